@@ -1,0 +1,76 @@
+// frontend.h — the MT3 log-mel spectrogram (FFTW).
+//
+// What it does: exactly the front end of ../shared/specs/mt3.md §1: periodic
+// Hann window of n_fft samples, hop `hop_length`, no centering, end zero-padded,
+// magnitude spectrum, HTK mel triangles in mel units (no area normalisation,
+// DC row zero), natural log with values <= 0 replaced by log_floor. Audio is
+// cut into segments of `segment_frames` frames and each segment's log-mel is
+// computed on its own samples only (§1.3).
+// What it does not: read files or resample (audio.h), run the model.
+// Units: Hz, samples, frames (one frame = hop_length samples).
+// Thread-safety: a LogMel object is immutable after construction and may be
+// shared; FFTW plan creation is guarded by a global mutex, plans are cached.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace tunescribe {
+
+struct LogMelConfig {
+  int sample_rate_hz = 16000;
+  int n_fft = 2048;            // window and FFT length, samples
+  int hop_length = 128;        // samples
+  int n_mels = 512;
+  double f_min_hz = 20.0;
+  double f_max_hz = 7600.0;
+  double log_floor = 1e-5;     // values <= 0 are replaced by this before ln
+  int segment_frames = 256;    // frames per model input segment (256 or 512)
+
+  double frames_per_second() const { return double(sample_rate_hz) / hop_length; }
+  int segment_samples() const { return segment_frames * hop_length; }
+  void validate() const;  // throws ConfigError naming field, value and range
+  nlohmann::json to_json() const;
+  static LogMelConfig from_json(const nlohmann::json& j);  // missing keys keep defaults
+};
+
+// One model input: `n_frames` valid rows, padded with 0.0 rows to segment_frames.
+struct MelSegment {
+  std::vector<float> data;  // [segment_frames, n_mels] row-major
+  int n_frames = 0;         // valid frames (the rest are zero padding)
+  double start_s = 0.0;     // segment start, rounded down to 10 ms (§1.3.5)
+  double start_exact_s = 0.0;  // first frame time (frame index / frames_per_second)
+};
+
+class LogMel {
+ public:
+  explicit LogMel(const LogMelConfig& cfg);
+  ~LogMel();
+  LogMel(const LogMel&) = delete;
+  LogMel& operator=(const LogMel&) = delete;
+
+  const LogMelConfig& config() const { return cfg_; }
+  // Mel filterbank [n_fft/2+1, n_mels] row-major.
+  const std::vector<float>& mel_matrix() const { return mel_; }
+
+  // Log-mel of a whole signal: ceil(N / hop) frames, [frames, n_mels] row-major.
+  std::vector<float> compute(const float* samples, size_t n, int* n_frames_out) const;
+
+  // Number of segments for a signal of n samples (after the §1.3 end padding).
+  int num_segments(size_t n_samples) const;
+  // Segment k of a signal (§1.3): padded audio cut into segment_samples
+  // chunks, log-mel per chunk, short last chunk zero-padded to full rows.
+  MelSegment segment(const float* samples, size_t n, int k) const;
+  // All segments.
+  std::vector<MelSegment> segments(const std::vector<float>& samples) const;
+
+ private:
+  struct Impl;
+  LogMelConfig cfg_;
+  std::vector<float> mel_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tunescribe

@@ -1,0 +1,61 @@
+#include "test_util.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace tunescribe::test {
+
+std::string shared_dir() {
+  const char* env = std::getenv("TUNESCRIBE_SHARED");
+  fs::path p = env ? fs::path(env) : fs::path(TUNESCRIBE_SHARED_DIR);
+  std::error_code ec;
+  if (fs::is_directory(p / "corpora", ec)) return fs::weakly_canonical(p).string();
+  return "";
+}
+
+std::string data_dir() { return TUNESCRIBE_TEST_DATA_DIR; }
+std::string tunescribe_bin() { return TUNESCRIBE_BIN; }
+std::string python() { return TUNESCRIBE_PYTHON; }
+
+std::string temp_dir(const std::string& tag) {
+  std::random_device rd;
+  fs::path p = fs::temp_directory_path() /
+               ("tunescribe_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+  fs::create_directories(p);
+  return p.string();
+}
+
+static std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CommandResult run_command(const std::string& cmdline) {
+  std::string dir = temp_dir("cmd");
+  std::string out = dir + "/out", err = dir + "/err";
+  std::string full = "( " + cmdline + " ) >'" + out + "' 2>'" + err + "' </dev/null";
+  int st = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return r;
+}
+
+bool have_program(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+}  // namespace tunescribe::test

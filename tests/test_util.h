@@ -1,0 +1,38 @@
+// test_util.h — helpers shared by the tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tunescribe::test {
+
+// ../shared beside the checkout, or "" when it is absent (a user's clone).
+std::string shared_dir();
+// Skips the current test when ../shared is absent.
+#define TS_REQUIRE_SHARED()                                               \
+  do {                                                                    \
+    if (::tunescribe::test::shared_dir().empty())                         \
+      GTEST_SKIP() << "../shared is absent: skipping corpus-based test";  \
+  } while (0)
+
+// tests/data (committed fixtures).
+std::string data_dir();
+// Path of the built tunescribe executable.
+std::string tunescribe_bin();
+// A fresh empty temporary folder (removed at process exit is not guaranteed).
+std::string temp_dir(const std::string& tag);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Run a shell command line; captures stdout and stderr separately.
+CommandResult run_command(const std::string& cmdline);
+// True when a program is on PATH.
+bool have_program(const std::string& name);
+// Debian's python3 (with python3-numpy, python3-mido, python3-mir-eval).
+std::string python();
+
+}  // namespace tunescribe::test

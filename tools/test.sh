@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# tools/test.sh — set up (tools/setup.sh) and run the whole test suite with CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+cd build
+ctest --output-on-failure -j "$(nproc)" --timeout 1500
