@@ -19,7 +19,7 @@ PACKAGES=(
   fluidsynth fluid-soundfont-gm timgm6mb-soundfont
   # test-time validators and reference implementations
   abcmidi abcm2ps python3 python3-numpy python3-mido python3-mir-eval
-  python3-torch python3-soundfile flac
+  python3-torch python3-soundfile flac sox
 )
 
 SUDO=""
