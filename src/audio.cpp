@@ -89,7 +89,7 @@ OpenFile open_checked(const std::string& path, const AudioConfig& cfg) {
       throw InputError(prefix(path) + "not an audio file or unsupported format (libsndfile: " + why + ")");
     if (err == SF_ERR_MALFORMED_FILE)
       throw InputError(prefix(path) + "corrupt or truncated audio file (libsndfile: " + why + ")");
-    throw InputError(prefix(path) + "cannot decode audio (libsndfile: " + why + ")");
+    throw InputError(prefix(path) + "corrupt, truncated or unsupported audio file (libsndfile: " + why + ")");
   }
   of.file.reset(f);
   const SF_INFO& in = of.info;
