@@ -387,6 +387,38 @@ TEST(CodecEncode, CanonicalNotes) {
   EXPECT_EQ(first_difference(want, out), "");
 }
 
+TEST(CodecReference, MatchesFrameIndexedMt3Pipeline) {
+  // Targets from tests/data/codec/make_reference_targets.py: an independent
+  // Python model of MT3's frame-indexed pipeline (single-step shifts, per-frame
+  // start indices, state events, run-length encoding, redundancy removal).
+  std::ifstream in(tunescribe::test::data_dir() + "/codec/reference_targets.json");
+  ASSERT_TRUE(in.good());
+  auto j = nlohmann::json::parse(in);
+  int n_cases = 0, n_segments = 0;
+  for (const auto& c : j["cases"]) {
+    Codec codec(CodecConfig::from_json(c["codec"]));
+    std::vector<Note> notes;
+    for (const auto& n : c["notes"])
+      notes.push_back(make_note(n["onset_s"], n["offset_s"], n["pitch"], n["program"], n["is_drum"], n["velocity"]));
+    const long long frames = c["frames_per_segment"], n_frames = c["n_frames"];
+    const long long count = (n_frames + frames - 1) / frames;
+    ASSERT_EQ(c["segments"].size(), size_t(count));
+    TargetEncoder enc(codec, notes);
+    for (long long k = 0; k < count; ++k) {
+      long long s0 = k * frames * 128 * 100 / 16000;
+      long long s1 = k + 1 < count ? (k + 1) * frames * 128 * 100 / 16000 : -1;
+      auto seg = enc.encode_segment_steps(s0, s1);
+      auto want = c["segments"][size_t(k)].get<std::vector<int>>();
+      ASSERT_EQ(seg.ids, want) << "case " << n_cases << " segment " << k << "\n got:  "
+                               << codec.tokens_to_string(seg.ids) << "\n want: " << codec.tokens_to_string(want);
+      ++n_segments;
+    }
+    ++n_cases;
+  }
+  EXPECT_EQ(n_cases, 12);
+  std::printf("[ codec    ] reference pipeline: %d cases, %d segments identical\n", n_cases, n_segments);
+}
+
 // ---------------------------------------------------------------------------
 // Decoding
 
