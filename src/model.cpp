@@ -2,6 +2,7 @@
 #include "tunescribe/model.h"
 
 #include <atomic>
+#include <dlfcn.h>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -58,6 +59,14 @@ std::string shape_str(const std::vector<int64_t>& s) {
 Tensor rms_norm(const Tensor& x, const Tensor& scale) {
   return x * torch::rsqrt(x.square().mean(-1, /*keepdim=*/true) + 1e-6) * scale;
 }
+
+// RMSNorm without its scale: the loader folds each pre-norm scale into the rows
+// of the kernels that consume the normalised vector ((x*s)·K = x·(diag(s)K)),
+// saving one op per sublayer per step.
+Tensor rms(const Tensor& x) { return x * torch::rsqrt(x.square().mean(-1, /*keepdim=*/true) + 1e-6); }
+
+// diag(scale) · kernel
+Tensor fold(const Tensor& scale, const Tensor& kernel) { return (scale.unsqueeze(1) * kernel).contiguous(); }
 
 // q [B,H,Lq,Dh] · k [B,H,Lk,Dh]^T -> [B,H,Lq,Lk]
 Tensor attn_scores(const Tensor& q, const Tensor& k, AttnKernel kern) {
@@ -138,12 +147,12 @@ struct MlpW {
   Tensor wo;  // [mlp, d]
 };
 struct EncLayer {
-  Tensor ln_attn, ln_mlp;
+  // pre-norm scales are folded into attn.wqkv and mlp.wi
   AttnW attn;
   MlpW mlp;
 };
 struct DecLayer {
-  Tensor ln_self, ln_cross, ln_mlp;
+  // pre-norm scales are folded into self_attn.wqkv, cross_attn.wq and mlp.wi
   AttnW self_attn, cross_attn;
   MlpW mlp;
 };
@@ -193,7 +202,7 @@ struct Model::Impl {
   ModelConfig cfg;
   nlohmann::json raw, frontend, codec;
   std::string dir, label, name;
-  Tensor in_proj, pe, enc_norm, embed, dec_norm, logits_w, null_mem;
+  Tensor in_proj, pe, enc_norm, embed, logits_w, null_mem;
   std::vector<EncLayer> enc;
   std::vector<DecLayer> dec;
   mutable DecodeProfile* profile = nullptr;
@@ -233,9 +242,9 @@ struct Model::Impl {
     Tensor x = mel.matmul(in_proj) + pe.narrow(0, 0, T);
     Tensor none;
     for (const auto& L : enc) {
-      Tensor h = rms_norm(x, L.ln_attn);
+      Tensor h = rms(x);
       x = x + mha_full(h, h, L.attn, true, none);
-      x = x + mlp(rms_norm(x, L.ln_mlp), L.mlp);
+      x = x + mlp(rms(x), L.mlp);
     }
     return rms_norm(x, enc_norm);
   }
@@ -247,13 +256,13 @@ struct Model::Impl {
     Tensor causal = torch::full({L, L}, -1e10f, torch::kFloat).triu(1);
     Tensor none;
     for (const auto& D : dec) {
-      Tensor h = rms_norm(x, D.ln_self);
+      Tensor h = rms(x);
       x = x + mha_full(h, h, D.self_attn, true, causal);
-      h = rms_norm(x, D.ln_cross);
+      h = rms(x);
       x = x + mha_full(h, mem, D.cross_attn, false, none);
-      x = x + mlp(rms_norm(x, D.ln_mlp), D.mlp);
+      x = x + mlp(rms(x), D.mlp);
     }
-    return rms_norm(x, dec_norm).matmul(logits_w);
+    return rms(x).matmul(logits_w);
   }
 
   DecoderState::Impl start(const Tensor& mem, int max_len) const {
@@ -286,7 +295,7 @@ struct Model::Impl {
       const DecLayer& D = dec[l];
       {
         ScopedTime t(prof(&DecodeProfile::self_attn_s));
-        Tensor qkv = rms_norm(x, D.ln_self).mm(D.self_attn.wqkv);  // [B, 3HD]
+        Tensor qkv = rms(x).mm(D.self_attn.wqkv);  // [B, 3HD]
         Tensor q = qkv.narrow(1, 0, HD()).reshape({B, H(), 1, Dh()});
         st.self_k[l].select(2, pos).copy_(qkv.narrow(1, HD(), HD()).view({B, H(), Dh()}));
         st.self_v[l].select(2, pos).copy_(qkv.narrow(1, 2 * HD(), HD()).view({B, H(), Dh()}));
@@ -295,18 +304,18 @@ struct Model::Impl {
       }
       {
         ScopedTime t(prof(&DecodeProfile::cross_attn_s));
-        Tensor q = rms_norm(x, D.ln_cross).mm(D.cross_attn.wq).view({B, H(), 1, Dh()});
+        Tensor q = rms(x).mm(D.cross_attn.wq).view({B, H(), 1, Dh()});
         Tensor o = attention_core(q, st.cross_k[l], st.cross_v[l], none);
         x = x + o.reshape({B, HD()}).mm(D.cross_attn.wo);
       }
       {
         ScopedTime t(prof(&DecodeProfile::mlp_s));
-        x = x + mlp(rms_norm(x, D.ln_mlp), D.mlp);
+        x = x + mlp(rms(x), D.mlp);
       }
     }
     ScopedTime t(prof(&DecodeProfile::logits_s));
     st.pos++;
-    return rms_norm(x, dec_norm).mm(logits_w);
+    return rms(x).mm(logits_w);
   }
 
   void select(DecoderState::Impl& st, const Tensor& idx) const {
@@ -438,12 +447,12 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
   for (int i = 0; i < c.num_encoder_layers; ++i) {
     const std::string p = "target/encoder/layers_" + std::to_string(i);
     EncLayer L;
-    L.ln_attn = W[p + "/pre_attention_layer_norm/scale"];
     L.attn = attn(p + "/attention");
+    L.attn.wqkv = fold(W[p + "/pre_attention_layer_norm/scale"], L.attn.wqkv);
     L.attn.wq = Tensor();
     L.attn.wkv = Tensor();
-    L.ln_mlp = W[p + "/pre_mlp_layer_norm/scale"];
     L.mlp = mlp(p + "/mlp");
+    L.mlp.wi = fold(W[p + "/pre_mlp_layer_norm/scale"], L.mlp.wi);
     I.enc.push_back(std::move(L));
   }
   I.enc_norm = W["target/encoder/encoder_norm/scale"];
@@ -451,19 +460,18 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
   for (int i = 0; i < c.num_decoder_layers; ++i) {
     const std::string p = "target/decoder/layers_" + std::to_string(i);
     DecLayer L;
-    L.ln_self = W[p + "/pre_self_attention_layer_norm/scale"];
     L.self_attn = attn(p + "/self_attention");
+    L.self_attn.wqkv = fold(W[p + "/pre_self_attention_layer_norm/scale"], L.self_attn.wqkv);
     L.self_attn.wq = Tensor();
     L.self_attn.wkv = Tensor();
-    L.ln_cross = W[p + "/pre_cross_attention_layer_norm/scale"];
     L.cross_attn = attn(p + "/encoder_decoder_attention");
+    L.cross_attn.wq = fold(W[p + "/pre_cross_attention_layer_norm/scale"], L.cross_attn.wq);
     L.cross_attn.wqkv = Tensor();
-    L.ln_mlp = W[p + "/pre_mlp_layer_norm/scale"];
     L.mlp = mlp(p + "/mlp");
+    L.mlp.wi = fold(W[p + "/pre_mlp_layer_norm/scale"], L.mlp.wi);
     I.dec.push_back(std::move(L));
   }
-  I.dec_norm = W["target/decoder/decoder_norm/scale"];
-  I.logits_w = W["target/decoder/logits_dense/kernel"];
+  I.logits_w = fold(W["target/decoder/decoder_norm/scale"], W["target/decoder/logits_dense/kernel"]);
 
   // Fixed sinusoidal positions, [sin | cos], denominator d/2 - 1, computed in double.
   const int half = c.d_model / 2;
@@ -658,6 +666,10 @@ void set_model_threads(int n_threads) {
       // inter-op pool already started (another component used torch first): keep it
     }
     torch::set_num_threads(n_threads);
+    // libtorch does not size OpenBLAS's own pthread pool (Debian's libblas.so.3
+    // is openblas-pthread): without this, a 1-thread run still uses every core.
+    using SetThreads = void (*)(int);
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n_threads);
     g_threads = n_threads;
   });
   if (!first && n_threads != g_threads.load())
@@ -677,5 +689,10 @@ void set_attention_kernel(const std::string& name) {
 }
 
 std::string attention_kernel() { return kernel_name(AttnKernel(g_attn_kernel.load())); }
+
+std::string model_backend_info() {
+  return "libtorch " + std::string(TORCH_VERSION) + ", intra-op threads " + std::to_string(torch::get_num_threads()) +
+         ", inter-op threads " + std::to_string(at::get_num_interop_threads()) + "\n" + at::show_config();
+}
 
 }  // namespace tunescribe

@@ -165,4 +165,7 @@ int model_threads();
 void set_attention_kernel(const std::string& name);
 std::string attention_kernel();
 
+// libtorch build configuration (BLAS backend, threads): for benchmarks and --version.
+std::string model_backend_info();
+
 }  // namespace tunescribe
