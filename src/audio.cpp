@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -62,7 +64,17 @@ bool header_says_truncated(SNDFILE* f) {
     if (p == std::string::npos) continue;
     line = line.substr(p);
     const bool data_chunk = line.rfind("data", 0) == 0 || line.rfind("SSND", 0) == 0;
-    if (data_chunk && line.find("should be") != std::string::npos) return true;
+    const size_t colon = line.find(':'), sb = line.find("(should be");
+    if (!data_chunk || colon == std::string::npos || sb == std::string::npos || sb < colon) continue;
+    // "data : 32000 (should be 15979)": declared size, then what the file holds.
+    char* end = nullptr;
+    const long long declared = std::strtoll(line.c_str() + colon + 1, &end, 0);
+    if (end == line.c_str() + colon + 1) continue;
+    const long long present = std::strtoll(line.c_str() + sb + 10, &end, 0);
+    if (end == line.c_str() + sb + 10) continue;
+    // Streaming writers leave 0 or 0xFFFFFFFF as the size: not truncation.
+    if (declared == 0 || declared >= 0xFFFFFFF0LL || declared < 0) continue;
+    if (declared > present) return true;
   }
   return false;
 }
@@ -160,7 +172,8 @@ Audio load_audio(const std::string& path, const AudioConfig& cfg) {
       resampling ? size_t(std::ceil(double(in.frames) * ratio)) + 16 : size_t(in.frames);
   audio.samples.reserve(expected_out);
 
-  const size_t block = size_t(cfg.block_frames);
+  // Keep the interleaved block near 4 MiB even for files with many channels.
+  const size_t block = std::max<size_t>(1, std::min<size_t>(size_t(cfg.block_frames), (size_t(1) << 20) / size_t(ch)));
   std::vector<float> inter(block * size_t(ch));
   std::vector<float> mono(block);
   std::vector<float> out_block;
@@ -231,7 +244,9 @@ Audio load_audio(const std::string& path, const AudioConfig& cfg) {
   audio.info.input_frames = total;
   // libsamplerate's output length differs from round(N * ratio) by at most a few samples; make it exact.
   if (resampling) audio.samples.resize(size_t(std::llround(double(total) * ratio)), 0.0f);
-  audio.samples.shrink_to_fit();
+  // Only give back a large excess (a frame count that overstated the data):
+  // shrink_to_fit copies, which would double the peak memory for a long file.
+  if (audio.samples.capacity() > audio.samples.size() + audio.samples.size() / 8 + 4096) audio.samples.shrink_to_fit();
   return audio;
 }
 

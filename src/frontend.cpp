@@ -37,14 +37,9 @@ namespace {
 // new-array interface on per-call buffers (fftwf_execute_dft_r2c is
 // thread-safe). FFTW_ESTIMATE keeps the chosen algorithm — and therefore the
 // float rounding — identical from run to run.
-std::mutex& fftw_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 fftwf_plan r2c_plan(int n) {
-  static std::map<int, fftwf_plan> cache;  // guarded by fftw_mutex()
-  std::lock_guard<std::mutex> lock(fftw_mutex());
+  static std::map<int, fftwf_plan> cache;  // guarded by fftw_planner_mutex()
+  std::lock_guard<std::mutex> lock(fftw_planner_mutex());
   auto it = cache.find(n);
   if (it != cache.end()) return it->second;
   float* in = fftwf_alloc_real(size_t(n));
@@ -161,6 +156,11 @@ void check_range(const char* field, T value, T lo, T hi) {
 }
 
 }  // namespace
+
+std::mutex& fftw_planner_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 // ---------------------------------------------------------------------------
 // Config

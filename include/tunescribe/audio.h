@@ -3,7 +3,13 @@
 // What it does: reads WAV (16/24/32-bit int, float), FLAC, OGG/Vorbis, AIFF
 // through libsndfile in blocks, averages channels to mono and resamples with
 // a band-limited resampler (libsamplerate, SRC_SINC_BEST_QUALITY by default)
-// to `target_rate_hz`. Memory stays near the size of the output signal.
+// to `target_rate_hz`. Memory stays near the size of the output signal
+// (10 min of 44.1 kHz stereo: +39 MiB peak for a 36.6 MiB result).
+// SINC_BEST passes 7.4 kHz at 0.0 dB and 7.6 kHz at -0.3 dB (the top mel band
+// ends at 7.6 kHz; SINC_MEDIUM loses 8 dB at 7.4 kHz) but costs ~25x real time
+// per core at 44.1 kHz; SINC_MEDIUM is ~4x faster.
+// Rejected (InputError): integer/float data the decoder reports as corrupt, a
+// WAV/AIFF data chunk shorter than its header declares, any NaN/Inf sample.
 // What it does not: normalise gain, trim silence or compute features.
 // Errors: InputError naming the file and the cause (missing, not audio,
 // truncated/corrupt, zero samples, NaN/Inf samples, absurd sample rate).

@@ -160,7 +160,9 @@ int main(int argc, char** argv) {
   int status = 0;
   struct rusage ru {};
   wait4(pid, &status, 0, &ru);
-  std::printf("load_audio child peak RSS: %.1f MiB\n", double(ru.ru_maxrss) / 1024.0);
+  std::printf("load_audio child: peak RSS %.1f MiB, CPU %.2f s user + %.2f s sys\n", double(ru.ru_maxrss) / 1024.0,
+              double(ru.ru_utime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec),
+              double(ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_stime.tv_usec));
   std::remove(path.c_str());
   rmdir(dir_tmpl);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

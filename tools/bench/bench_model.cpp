@@ -1,0 +1,149 @@
+// bench_model — encoder and decoder speed of the libtorch MT3 network.
+//
+//   build/bin/bench_model [--threads 2] [--model tiny|20m|DIR] [--steps 256]
+//                         [--batches 1,8] [--kernels auto,matmul,bmm,mulsum,loop]
+//                         [--frames 256] [--repeat 2] [--info]
+//
+// "20m" is a random-weights model of the default's size (~22.6M parameters:
+// d_model 384, 6 heads x 64, mlp 768, 6 encoder + 6 decoder layers, 1536
+// vocabulary rows, 512 mel bins). Random weights never emit EOS, so every
+// decode runs exactly --steps tokens per item (an upper bound on real cost).
+// Prints encoder ms per segment, decoder tokens/s per batch size and attention
+// kernel, and where decoding time goes (embed, self-attention incl. cache
+// writes, cross-attention, MLP, logits+norm, cross K/V projection).
+#include <chrono>
+#include <ctime>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tunescribe/model.h"
+
+using namespace tunescribe;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ',')) out.push_back(x);
+  return out;
+}
+
+double cpu_s() { return double(std::clock()) / CLOCKS_PER_SEC; }
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::unique_ptr<Model> random_model(const ModelConfig& c, const std::string& name) {
+  nlohmann::json cfg = {{"model_type", "tunescribe-mt3"}, {"format_version", 1}, {"name", name},
+                        {"model", c.to_json()}};
+  return Model::from_tensors(cfg, random_model_tensors(c, 42), name);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2, steps = 256, frames = 256, repeat = 2;
+  std::string model_arg = "20m", batches_arg = "1,8", kernels_arg = "auto,matmul,bmm,mulsum,loop";
+  bool info = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_model: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") threads = std::atoi(next().c_str());
+    else if (a == "--steps") steps = std::atoi(next().c_str());
+    else if (a == "--frames") frames = std::atoi(next().c_str());
+    else if (a == "--repeat") repeat = std::atoi(next().c_str());
+    else if (a == "--model") model_arg = next();
+    else if (a == "--batches") batches_arg = next();
+    else if (a == "--kernels") kernels_arg = next();
+    else if (a == "--info") info = true;
+    else {
+      std::fprintf(stderr, "usage: bench_model [--threads N] [--model tiny|20m|DIR] [--steps N] [--batches 1,8] "
+                           "[--kernels auto,...] [--frames N] [--repeat N] [--info]\n");
+      return 2;
+    }
+  }
+  set_model_threads(threads);
+  std::unique_ptr<Model> model;
+  if (model_arg == "20m") {
+    ModelConfig c;
+    c.d_model = 384;
+    c.num_heads = 6;
+    c.head_dim = 64;
+    c.mlp_dim = 768;
+    c.num_encoder_layers = 6;
+    c.num_decoder_layers = 6;
+    model = random_model(c, "random-20m");
+  } else if (model_arg == "tiny") {
+    model = Model::load(std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny");
+  } else {
+    model = Model::load(model_arg);
+  }
+  const ModelConfig& c = model->config();
+  std::printf("model %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), threads %d\n",
+              model->name().c_str(), c.num_parameters() / 1e6, c.d_model, c.num_heads, c.head_dim, c.mlp_dim,
+              c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, threads);
+  if (info) std::printf("%s\n", model_backend_info().c_str());
+
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(-4.0f, 2.0f);
+  for (const std::string& kernel : split(kernels_arg)) {
+    set_attention_kernel(kernel);
+    for (const std::string& bs : split(batches_arg)) {
+      const int B = std::atoi(bs.c_str());
+      std::vector<float> mel(size_t(B) * frames * c.input_depth);
+      for (float& x : mel) x = nd(rng);
+      // warm-up
+      EncoderOutput enc = model->encode(mel.data(), B, frames);
+      model->greedy_decode(enc, 8);
+      double enc_s = 1e30, dec_s = 1e30, dec_cpu_s = 0, enc_cpu_s = 1e30;
+      DecodeProfile best;
+      for (int r = 0; r < repeat; ++r) {
+        double t0 = now_s(), c0 = cpu_s();
+        enc = model->encode(mel.data(), B, frames);
+        enc_s = std::min(enc_s, now_s() - t0);
+        enc_cpu_s = std::min(enc_cpu_s, cpu_s() - c0);
+        DecodeProfile prof;
+        model->set_profile(&prof);
+        t0 = now_s();
+        c0 = cpu_s();
+        auto out = model->greedy_decode(enc, steps);
+        double d = now_s() - t0;
+        model->set_profile(nullptr);
+        if (d < dec_s) {
+          dec_s = d;
+          dec_cpu_s = cpu_s() - c0;
+          best = prof;
+        }
+      }
+      const double tokens = double(B) * steps;
+      const double seg_s = frames * 128.0 / 16000.0;
+      std::printf("kernel %-6s batch %2d: encoder %7.1f ms/segment (cpu %7.1f) | decoder %8.1f tokens/s "
+                  "(per cpu-second %8.1f; %d steps) | model RTF at %d tokens/segment: %.3f\n",
+                  kernel.c_str(), B, 1e3 * enc_s / B, 1e3 * enc_cpu_s / B, tokens / dec_s, tokens / dec_cpu_s, steps,
+                  steps, (enc_s / B + dec_s / B) / seg_s);
+      const double tot = best.total_decode_s > 0 ? best.total_decode_s : dec_s;
+      std::printf("    decode split: self-attn %4.1f%%  cross-attn %4.1f%%  mlp %4.1f%%  logits %4.1f%%  embed %4.1f%%  "
+                  "cross-K/V %4.1f%%  other %4.1f%%\n",
+                  100 * best.self_attn_s / tot, 100 * best.cross_attn_s / tot, 100 * best.mlp_s / tot,
+                  100 * best.logits_s / tot, 100 * best.embed_s / tot, 100 * best.cross_kv_s / tot,
+                  100 * (tot - best.self_attn_s - best.cross_attn_s - best.mlp_s - best.logits_s - best.embed_s -
+                         best.cross_kv_s) / tot);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
