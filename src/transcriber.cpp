@@ -1,30 +1,161 @@
-// Placeholder until the engine issue lands: the interface exists so the CLI
-// can report clearly that audio transcription is not available yet.
+// The engine: audio → log-mel segments → encoder → batched greedy decoding →
+// one codec decoding state across segments → notes. No libtorch here: the
+// model is used through model.h.
 #include "tunescribe/transcriber.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "tunescribe/codec.h"
 #include "tunescribe/errors.h"
+#include "tunescribe/frontend.h"
+#include "tunescribe/log.h"
+#include "tunescribe/model.h"
+
+namespace fs = std::filesystem;
 
 namespace tunescribe {
-
-struct Transcriber::Impl {};
 
 void TranscriberConfig::validate() const {
   if (n_threads < 1 || n_threads > 256)
     throw ConfigError("transcriber: n_threads = " + std::to_string(n_threads) + " is not within [1, 256]");
   if (batch_size < 1 || batch_size > 1024)
     throw ConfigError("transcriber: batch_size = " + std::to_string(batch_size) + " is not within [1, 1024]");
+  if (max_decode_steps < 1 || max_decode_steps > 4096)
+    throw ConfigError("transcriber: max_decode_steps = " + std::to_string(max_decode_steps) +
+                      " is not within [1, 4096]");
 }
 
-Transcriber::Transcriber(const TranscriberConfig& cfg) {
+struct Transcriber::Impl {
+  TranscriberConfig cfg;
+  std::unique_ptr<Model> model;
+  LogMelConfig mel_cfg;
+  std::unique_ptr<LogMel> logmel;
+  CodecConfig codec_cfg;
+  std::unique_ptr<Codec> codec;
+};
+
+Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<Impl>()) {
   cfg.validate();
-  throw NotAvailableError("transcribe: audio transcription is not available yet (the model engine has not landed); MIDI inputs work");
+  impl_->cfg = cfg;
+  std::string dir = cfg.model_dir.empty() ? default_model_dir() : cfg.model_dir;
+  if (dir.empty())
+    throw ModelError("model: no default model found (looked in <exe>/../share/tunescribe/models/default and "
+                     "the source tree's models/default); pass --model DIR");
+  set_model_threads(cfg.n_threads);
+  impl_->model = Model::load(dir);
+  try {
+    impl_->mel_cfg = LogMelConfig::from_json(impl_->model->frontend_json());
+    impl_->mel_cfg.validate();
+    impl_->codec_cfg = CodecConfig::from_json(impl_->model->codec_json());
+    impl_->codec_cfg.validate();
+  } catch (const ConfigError& e) {
+    throw ModelError("model: " + dir + "/config.json: " + e.what());
+  }
+  const ModelConfig& mc = impl_->model->config();
+  if (mc.input_depth != impl_->mel_cfg.n_mels)
+    throw ModelError("model: " + dir + "/config.json: model.input_depth = " + std::to_string(mc.input_depth) +
+                     " does not match frontend.n_mels = " + std::to_string(impl_->mel_cfg.n_mels));
+  impl_->codec = std::make_unique<Codec>(impl_->codec_cfg);
+  if (impl_->codec->embedding_rows() != mc.vocab_size)
+    throw ModelError("model: " + dir + "/config.json: model.vocab_size = " + std::to_string(mc.vocab_size) +
+                     " does not match the codec's " + std::to_string(impl_->codec->embedding_rows()) +
+                     " embedding rows");
+  if (impl_->mel_cfg.segment_frames > mc.max_positions)
+    throw ModelError("model: " + dir + "/config.json: frontend.segment_frames exceeds model.max_positions");
+  impl_->logmel = std::make_unique<LogMel>(impl_->mel_cfg);
+  log_info("model", "loaded " + impl_->model->name() + " from " + dir + " (" +
+                        std::to_string(mc.num_parameters()) + " parameters, " + std::to_string(cfg.n_threads) +
+                        " threads)");
 }
+
 Transcriber::~Transcriber() = default;
-int Transcriber::sample_rate_hz() const { return 16000; }
-std::string Transcriber::model_name() const { return ""; }
-NoteSequence Transcriber::transcribe(const Audio&, const ProgressFn&) {
-  throw NotAvailableError("transcribe: audio transcription is not available yet");
+
+int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
+std::string Transcriber::model_name() const { return impl_->model->name(); }
+
+NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progress) {
+  if (audio.rate_hz != impl_->mel_cfg.sample_rate_hz)
+    throw ConfigError("transcriber: audio at " + std::to_string(audio.rate_hz) + " Hz, model expects " +
+                      std::to_string(impl_->mel_cfg.sample_rate_hz) + " Hz");
+  const LogMel& mel = *impl_->logmel;
+  const int n_seg = mel.num_segments(audio.samples.size());
+  const int frames = impl_->mel_cfg.segment_frames;
+  const int depth = impl_->mel_cfg.n_mels;
+  const int max_steps = std::min(impl_->cfg.max_decode_steps, impl_->model->config().max_positions - 1);
+  NoteDecoder decoder(*impl_->codec);
+  // Segments are computed batch by batch, so memory stays bounded for long files.
+  int done = 0;
+  MelSegment prev;
+  bool have_prev = false;
+  std::vector<int> prev_ids;
+  for (int b0 = 0; b0 < n_seg; b0 += impl_->cfg.batch_size) {
+    const int nb = std::min(impl_->cfg.batch_size, n_seg - b0);
+    std::vector<float> batch(static_cast<size_t>(nb) * frames * depth);
+    std::vector<MelSegment> segs;
+    segs.reserve(nb);
+    for (int i = 0; i < nb; ++i) {
+      MelSegment s = mel.segment(audio.samples.data(), audio.samples.size(), b0 + i);
+      std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<size_t>(i) * frames * depth);
+      s.data.clear();
+      s.data.shrink_to_fit();
+      segs.push_back(std::move(s));
+    }
+    EncoderOutput enc = impl_->model->encode(batch.data(), nb, frames);
+    auto ids = impl_->model->greedy_decode(enc, max_steps);
+    for (int i = 0; i < nb; ++i) {
+      // Stitch in time order: a segment is added once the next one's start is known.
+      if (have_prev) decoder.add_segment(prev_ids, prev.start_s, segs[i].start_s);
+      prev = std::move(segs[i]);
+      prev_ids = std::move(ids[i]);
+      have_prev = true;
+    }
+    done += nb;
+    if (progress) progress(done, n_seg);
+  }
+  if (have_prev) decoder.add_segment(prev_ids, prev.start_s, -1.0);
+  NoteSequence seq = decoder.finish();
+  // Notes never extend past the audio.
+  const double dur = audio.duration_s();
+  std::vector<Note> kept;
+  for (auto& n : seq.notes) {
+    if (n.onset_s >= dur) continue;
+    n.offset_s = std::min(n.offset_s, dur);
+    if (n.offset_s <= n.onset_s) n.offset_s = std::min(dur, n.onset_s + 0.01);
+    if (n.offset_s > n.onset_s) kept.push_back(n);
+  }
+  seq.notes = std::move(kept);
+  seq.duration_s = dur;
+  if (decoder.invalid_tokens() > 0)
+    log_debug("transcribe", std::to_string(decoder.invalid_tokens()) + " invalid tokens skipped");
+  return seq;
 }
-std::string default_model_dir() { return ""; }
+
+namespace {
+std::string exe_dir() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.parent_path().string();
+}
+bool is_model_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p / "config.json", ec) && fs::exists(p / "model.safetensors", ec);
+}
+}  // namespace
+
+std::string default_model_dir() {
+  std::vector<fs::path> candidates;
+  std::string ed = exe_dir();
+  if (!ed.empty()) {
+    candidates.push_back(fs::path(ed) / ".." / "share" / "tunescribe" / "models" / "default");
+    candidates.push_back(fs::path(ed) / ".." / ".." / "models" / "default");  // build/bin → source tree
+  }
+  candidates.push_back(fs::path(TUNESCRIBE_SOURCE_DIR) / "models" / "default");
+  for (const auto& c : candidates)
+    if (is_model_dir(c)) return fs::weakly_canonical(c).string();
+  return "";
+}
 
 }  // namespace tunescribe
