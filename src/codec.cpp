@@ -280,7 +280,8 @@ std::vector<Note> canonicalize_notes(const Codec& codec, const std::vector<Note>
 // TargetEncoder
 
 TargetEncoder::TargetEncoder(const Codec& codec, const std::vector<Note>& notes)
-    : codec_(codec), canonical_(canonicalize_notes(codec, notes, &stats_)) {
+    : codec_(codec) {
+  canonical_ = canonicalize_notes(codec_, notes, &stats_);
   const double sps = codec_.steps_per_second();
   events_.reserve(canonical_.size() * 2);
   struct T {
