@@ -839,6 +839,15 @@ TEST(CodecCli, TokensCommandExportsSegmentTargets) {
   // vel100 C4 | +25 kick | +50 vel0 C4 | +190 vel100 E4 | +230 vel0 E4 | EOS
   std::vector<int> flat = {1232, 1064, 28, 1389 + 36, 53, 1132, 1064, 193, 1232, 1068, 233, 1132, 1068, 1};
   EXPECT_EQ(j2["segments"][0]["tokens"].get<std::vector<int>>(), flat);
+  // The same codec from a model's config.json.
+  {
+    std::ofstream cfg(dir + "/config.json");
+    cfg << R"({"model_type":"mt3","codec":{"num_velocity_bins":127,"use_ties":false,"program_granularity":"flat"}})";
+  }
+  auto r2b = tunescribe::test::run_command("'" + bin + "' tokens '" + mid + "' --segment-frames 512 --codec-json '" +
+                                           dir + "/config.json'");
+  ASSERT_EQ(r2b.exit_code, 0) << r2b.err;
+  EXPECT_EQ(nlohmann::json::parse(r2b.out)["segments"], j2["segments"]);
 
   // An offset crop: origins relative to 1.00 s; a missing file is reported as
   // a JSON error line and the batch goes on (exit code 1).

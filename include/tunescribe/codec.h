@@ -166,7 +166,8 @@ struct CanonicalizeStats {
 // The notes exactly as encode→decode reproduces them: times quantised to the
 // step grid (round, clamped at 0), non-drum notes at least one step long,
 // velocity quantised through the bins (clamped to >= 1), flat mode: every
-// non-drum program 0; drums: program 0, one step long; notes of the same key
+// non-drum program 0 (drums keep their drum tokens in every mode); drums:
+// program 0, one step long (MT3 decodes drums as 10 ms notes); notes of the same key
 // (pitch, program) never overlap: a note is cut at the next onset of its key,
 // and of two notes starting in the same step only the longer is kept.
 // Sorted with NoteSequence::sort's order.
