@@ -203,10 +203,12 @@ class TargetEncoder {
   Codec codec_;
   std::vector<Note> canonical_;
   CanonicalizeStats stats_;
-  std::vector<Event> events_;                 // sorted by (step, kind, program, pitch, bin)
-  std::vector<int64_t> onset_steps_;          // non-drum notes sorted by onset
-  std::vector<int64_t> offset_steps_;
-  std::vector<int> programs_, pitches_;
+  struct Span {
+    int64_t onset_step, offset_step;
+    int program, pitch;
+  };
+  std::vector<Event> events_;  // sorted by (step, kind, program, pitch, bin)
+  std::vector<Span> tonal_;    // non-drum notes sorted by onset (tie sections)
   int64_t max_duration_steps_ = 0;
 };
 
@@ -250,6 +252,7 @@ class NoteDecoder {
 
  private:
   bool apply_event(int64_t step, EventType type, int value);  // false: invalid
+  void clear_state();                                          // all but the counters
   void add_note(int64_t onset, int64_t offset, int pitch, int velocity, int program, bool is_drum);
 
   struct Active {
