@@ -661,7 +661,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       std::vector<double> times;
       while (j < notes.size() && notes[j].onset_s - notes[i].onset_s <= cfg.chord_cluster_s) {
         const Note& n = notes[j];
-        sal += n.is_drum ? 0.3 : 0.05 + std::min(n.duration_s(), 1.0);
+        sal += n.is_drum ? 0.3 : 0.3 + std::min(n.duration_s(), 1.0);
         times.push_back(n.onset_s);
         ++j;
       }
@@ -745,7 +745,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       parse_meter(hyp.bpb == 2 ? "6/8" : hyp.bpb == 3 ? "9/8" : "12/8", &meter);
     }
   }
-  const Fraction beat_w = meter.beat;
+  Fraction beat_w = meter.beat;
   const double f_units = hyp.f.value();
   const double phase_units = static_cast<double>(hyp.phase) / kSteps;
   auto beats_of = [&](double t) { return (map.beta(t) - phase_units) / f_units; };
@@ -766,7 +766,17 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   // ---- 4. Per-beat grid choice.
   struct GridOpt { int G; double lambda; bool triplet; };
   std::vector<GridOpt> grid_opts;
-  {
+  int Gmax = 1;
+  const double sigma = 0.05;
+  auto beat_index = [&](double b) { return static_cast<int64_t>(std::floor(b + 0.5 / Gmax)); };
+  std::vector<double> on_b(notes.size()), off_b(notes.size());
+  for (size_t i = 0; i < notes.size(); ++i) {
+    on_b[i] = beats_of(notes[i].onset_s);
+    off_b[i] = beats_of(notes[i].offset_s);
+  }
+  std::map<int64_t, GridOpt> beat_grid;
+  auto compute_grids = [&]() {
+    grid_opts.clear();
     const Fraction finest(1, cfg.grid_denominator);
     if (meter.sub == 2) {
       double lam[] = {0, 0.5, 1.5, 3.0, 4.5};
@@ -784,39 +794,50 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       for (int G = 3; G <= 24; G *= 2, ++lvl)
         if (beat_w / Fraction(G) >= finest) grid_opts.push_back({G, lam[lvl], false});
     }
-  }
-  int Gmax = 1;
-  for (const auto& g : grid_opts) Gmax = std::max(Gmax, g.G);
-  const double sigma = 0.05;
-  auto beat_index = [&](double b) { return static_cast<int64_t>(std::floor(b + 0.5 / Gmax)); };
-  std::map<int64_t, std::vector<std::pair<double, double>>> beat_points;  // beat -> (frac, weight)
-  std::vector<double> on_b(notes.size()), off_b(notes.size());
-  for (size_t i = 0; i < notes.size(); ++i) {
-    on_b[i] = beats_of(notes[i].onset_s);
-    off_b[i] = beats_of(notes[i].offset_s);
-    int64_t k = beat_index(on_b[i]);
-    beat_points[k].emplace_back(on_b[i] - static_cast<double>(k), 1.0);
-    if (!notes[i].is_drum) {
-      int64_t k2 = beat_index(off_b[i]);
-      beat_points[k2].emplace_back(off_b[i] - static_cast<double>(k2), 0.1);
-    }
-  }
-  std::map<int64_t, GridOpt> beat_grid;
-  for (const auto& kv : beat_points) {
-    double best = 1e300;
-    GridOpt bg = grid_opts.front();
-    bool has_onset = false;
-    for (const auto& pw : kv.second) has_onset = has_onset || pw.second >= 1.0;
-    for (const auto& g : grid_opts) {
-      if (g.triplet && !has_onset) continue;  // offsets alone never make a triplet beat
-      double c = g.lambda;
-      for (const auto& pw : kv.second) {
-        double d = pw.first - std::round(pw.first * g.G) / g.G;
-        c += pw.second * (d / sigma) * (d / sigma);
+    Gmax = 1;
+    for (const auto& g : grid_opts) Gmax = std::max(Gmax, g.G);
+    std::map<int64_t, std::vector<std::pair<double, double>>> beat_points;  // beat -> (frac, weight)
+    for (size_t i = 0; i < notes.size(); ++i) {
+      int64_t k = beat_index(on_b[i]);
+      beat_points[k].emplace_back(on_b[i] - static_cast<double>(k), 1.0);
+      if (!notes[i].is_drum) {
+        int64_t k2 = beat_index(off_b[i]);
+        beat_points[k2].emplace_back(off_b[i] - static_cast<double>(k2), 0.1);
       }
-      if (c < best - 1e-12) { best = c; bg = g; }
     }
-    beat_grid[kv.first] = bg;
+    beat_grid.clear();
+    for (const auto& kv : beat_points) {
+      double best = 1e300;
+      GridOpt bg = grid_opts.front();
+      bool has_onset = false;
+      for (const auto& pw : kv.second) has_onset = has_onset || pw.second >= 1.0;
+      for (const auto& g : grid_opts) {
+        if (g.triplet && !has_onset) continue;  // offsets alone never make a triplet beat
+        double c = g.lambda;
+        for (const auto& pw : kv.second) {
+          double d = pw.first - std::round(pw.first * g.G) / g.G;
+          c += pw.second * (d / sigma) * (d / sigma);
+        }
+        if (c < best - 1e-12) { best = c; bg = g; }
+      }
+      beat_grid[kv.first] = bg;
+    }
+  };
+  compute_grids();
+  if (!meter_given && meter.sub == 2 && meter.den == 4) {
+    // Mostly triplet beats: the meter is compound with the same beat (2/4 -> 6/8 ...).
+    int trip = 0, bin = 0;
+    for (const auto& kv : beat_grid) {
+      if (kv.second.G == 1) continue;
+      (kv.second.triplet ? trip : bin) += 1;
+    }
+    if (trip > bin && trip >= 2) {
+      Meter m;
+      parse_meter(meter.num == 2 ? "6/8" : meter.num == 3 ? "9/8" : "12/8", &m);
+      meter = m;
+      beat_w = meter.beat;
+      compute_grids();
+    }
   }
   auto grid_of = [&](int64_t k) {
     auto it = beat_grid.find(k);
@@ -973,6 +994,12 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   }
   Fraction bar0 = Fraction(floor_int(first / bar_len)) * bar_len;
   Fraction pickup = first - bar0 == Fraction(0) ? Fraction(0) : bar0 + bar_len - first;
+  if (voices.size() > 1 && pickup > Fraction(0)) {
+    // abc2abc checks the first bar of the second voice as a full bar: with several
+    // voices a pickup is written as a full bar starting with rests.
+    first = bar0;
+    pickup = Fraction(0);
+  }
   const Fraction origin = first;
   for (auto& v : voices)
     for (auto& q : v.notes) { q.start = q.start - origin; q.end = q.end - origin; }
@@ -1131,7 +1158,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
           rem = rem - piece;
           bool tie = ev.pitches.empty() ? false : (rem > Fraction(0) || ev.tie_out);
           bool long_ev = piece > beat_w;
-          if (!out.empty() && (on_beat(s) || long_ev)) out += " ";
+          if (!out.empty() && out.back() != ' ' && (on_beat(s) || long_ev)) out += " ";
           out += write_piece(ev, piece, cont, tie);
           if (long_ev && rem > Fraction(0)) out += " ";
           s = s + piece;
