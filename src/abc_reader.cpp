@@ -28,8 +28,10 @@ struct Item {
   Fraction dur;                  // time advance (notes, rests)
   std::vector<int> pitches;
   std::vector<bool> ties;
+  std::vector<std::pair<int, int>> positions;  // (letter, octave) of each pitch
   std::vector<std::pair<int, Fraction>> graces;  // pitch, written length
   bool rep_start = false, rep_end = false;
+  bool thick = false;            // ||, |], [|
   std::vector<int> endings;      // kEnding / kBar with variant numbers
   double qbpm = 0;               // kTempo: quarters per minute
   char part = 0;
@@ -527,6 +529,7 @@ struct TuneParser {
       v.tie_pos.clear();
       for (size_t k = 0; k < it.pitches.size(); ++k)
         if (it.ties[k]) v.tie_pos[positions[k]] = it.pitches[k];
+      it.positions = positions;
     } else {
       v.tie_pos.clear();
     }
@@ -657,6 +660,8 @@ struct TuneParser {
           it.kind = Item::kBar;
           it.rep_end = run[0] == ':';
           it.rep_start = run.back() == ':';
+          it.thick = run.find("||") != std::string::npos || run.find(']') != std::string::npos ||
+                     run.find('[') != std::string::npos;
           if (run == "::") { it.rep_end = it.rep_start = true; }
         }
         // Ending numbers: "1", "1,3", "1-3".
@@ -786,63 +791,71 @@ struct TuneParser {
         continue;
       }
       if (c == '&') { warn(line, col, "voice overlay (&) is not supported; skipped"); ++i; continue; }
-      if (c == '-') { ++i; continue; }  // a tie after a space
+      if (c == '-') {  // a tie written after a space ties the previous note (as abc2midi reads it)
+        Voice& v = voice();
+        if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1 &&
+            v.items[static_cast<size_t>(v.last_note)].kind == Item::kNote) {
+          Item& prev = v.items[static_cast<size_t>(v.last_note)];
+          for (size_t k = 0; k < prev.ties.size(); ++k) prev.ties[k] = true;
+          for (size_t k = 0; k < prev.positions.size(); ++k) v.tie_pos[prev.positions[k]] = prev.pitches[k];
+        }
+        ++i;
+        continue;
+      }
       warn(line, col, std::string("unexpected character '") + c + "'");
       ++i;
     }
   }
 };
 
-// Repeat/ending expansion as abc2midi plays it. Returns item indices in play order.
+// Repeat/ending expansion as abc2midi plays it (checked case by case against
+// abc2midi 4.84): `pass` counts the times a section has been entered; a :| jumps
+// back to the section start the first time it is met; a :| met again (or a ::)
+// starts a new section; an ending [n / |n not matching the pass is skipped up to
+// the next matching ending, a ||, a |:, or a :| that is not part of the ending
+// structure. Returns item indices in play order.
 std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin, size_t end) {
   std::vector<size_t> order;
   size_t section_start = begin;
   int pass = 1;
   bool skipping = false;
+  std::set<size_t> used;
   size_t guard = 0;
   size_t i = begin;
-  while (i < end && guard++ < 200000) {
+  auto ending_follows = [&](size_t k) {
+    return !items[k].endings.empty() || (k + 1 < end && items[k + 1].kind == Item::kEnding);
+  };
+  auto has = [](const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  while (i < end && guard++ < 1000000) {
     const Item& it = items[i];
     bool is_marker = it.kind == Item::kBar || it.kind == Item::kEnding;
     if (skipping) {
-      // Skip a variant ending not for this pass; stop at a marker that starts another ending or a section.
-      if (is_marker && (!it.endings.empty() || it.rep_start)) {
-        skipping = false;
-        if (!it.endings.empty()) {
-          if (std::find(it.endings.begin(), it.endings.end(), pass) == it.endings.end()) {
-            skipping = true;
-            ++i;
-            continue;
-          }
-          if (it.rep_start) { section_start = i + 1; pass = 1; }
-          ++i;
-          continue;
-        }
-      } else {
-        if (is_marker && it.rep_end && it.kind == Item::kBar && pass >= 2) {
-          // end of a skipped region closed by a repeat: nothing to replay
-        }
+      if (!is_marker) { ++i; continue; }
+      if (!it.endings.empty()) {
+        if (has(it.endings, pass)) skipping = false;
         ++i;
         continue;
       }
+      if (it.rep_end && ending_follows(i)) { ++i; continue; }
+      if (it.rep_end || it.rep_start || it.thick) skipping = false;
+      else { ++i; continue; }
     }
     if (is_marker) {
-      if (it.rep_end) {
-        if (pass == 1) {
-          pass = 2;
+      if (it.rep_end && !(it.rep_end && ending_follows(i) && used.count(i))) {
+        if (!used.count(i)) {
+          used.insert(i);
+          ++pass;
           i = section_start;
           continue;
         }
-        pass = 1;
         section_start = i + 1;
+        pass = 1;
       }
       if (it.rep_start) {
         section_start = i + 1;
         pass = 1;
       }
-      if (!it.endings.empty() && std::find(it.endings.begin(), it.endings.end(), pass) == it.endings.end()) {
-        skipping = true;
-      }
+      if (!it.endings.empty() && !has(it.endings, pass)) skipping = true;
       ++i;
       continue;
     }

@@ -632,8 +632,9 @@ TEST(AbcReader, SeveralTunesAndErrors) {
 // ------------------------------------------------------------------ reader vs abc2midi on the corpora
 namespace {
 // Copy for both players: X: renumbered 1..N (abc2midi names its files by X:),
-// chordattack 0, and ornament decorations removed (abc2midi expands ~ T H !trill!
-// into extra notes; our reader plays the written note).
+// chordattack 0, ornament decorations removed (abc2midi expands ~ T H !trill!
+// into extra notes; our reader plays the written note) and R: fields blanked
+// (abc2midi swings the eighths of an R:hornpipe).
 std::string prepare_corpus_copy(const std::string& text) {
   std::istringstream in(text);
   std::ostringstream out;
@@ -648,6 +649,7 @@ std::string prepare_corpus_copy(const std::string& text) {
     }
     if (l.size() >= 2 && std::isalpha(static_cast<unsigned char>(l[0])) && l[1] == ':') {
       if (l[0] == 'K') body = true;
+      if (l[0] == 'R') { out << "%\n"; continue; }  // R:hornpipe makes abc2midi swing the eighths
       out << l << "\n";
       continue;
     }
@@ -749,7 +751,8 @@ TEST(AbcCorpus, ReaderAgreesWithAbc2midi) {
   double rate = compared ? static_cast<double>(agreed) / compared : 0;
   std::printf("[abc corpus] files %zu, tunes compared %ld, agree %ld (%.2f%%), ours-only (abc2midi wrote no MIDI) %ld, unreadable MIDI %ld\n",
               files.size(), compared, agreed, 100 * rate, only_ours, skipped);
-  for (size_t i = 0; i < disagreements.size() && i < 200; ++i) std::printf("[abc corpus] disagree: %s\n", disagreements[i].c_str());
-  if (disagreements.size() > 200) std::printf("[abc corpus] ... %zu more\n", disagreements.size() - 200);
+  const size_t show = std::getenv("TS_ABC_SHOW_ALL") ? disagreements.size() : 200;
+  for (size_t i = 0; i < disagreements.size() && i < show; ++i) std::printf("[abc corpus] disagree: %s\n", disagreements[i].c_str());
+  if (disagreements.size() > show) std::printf("[abc corpus] ... %zu more (TS_ABC_SHOW_ALL=1 lists all)\n", disagreements.size() - show);
   EXPECT_GE(rate, 0.99);
 }
