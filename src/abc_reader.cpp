@@ -26,6 +26,7 @@ namespace {
 struct Item {
   enum Kind { kNote, kRest, kBar, kEnding, kTempo, kPart, kMeter, kKey } kind = kNote;
   Fraction dur;                  // time advance (notes, rests)
+  Fraction raw;                  // written length (before tuplet and broken rhythm)
   std::vector<int> pitches;
   std::vector<bool> ties;
   std::vector<std::pair<int, int>> positions;  // (letter, octave) of each pitch
@@ -54,7 +55,10 @@ struct Voice {
   int tup_left = 0;
   Fraction tup_factor{1};
   // broken rhythm
-  Fraction next_factor{1};
+  Fraction next_factor{1};       // for the note after '>' / '<'
+  Fraction prev_factor{1};       // for the note before it (applied when both lengths match)
+  int broken_prev = -1;          // item index of that note
+  bool broken_blocked = false;   // a staccato dot after '>' (abc2midi then ignores the rhythm)
   int last_note = -1;
   // ties: staff position (letter, octave) -> pitch of notes tied from the previous note item
   std::map<std::pair<int, int>, int> tie_pos;
@@ -512,9 +516,20 @@ struct TuneParser {
   }
 
   void add_note_item(Voice& v, Item it, const std::vector<std::pair<int, int>>& positions, bool chord_tie) {
-    // Broken rhythm factor from a preceding '>' or '<'.
-    it.dur = it.dur * v.next_factor;
-    v.next_factor = Fraction(1);
+    // Broken rhythm from a preceding '>' or '<': abc2midi applies it only to two
+    // notes of the same written length, and not when a staccato dot follows '>'.
+    it.raw = it.dur;
+    if (v.broken_prev >= 0) {
+      Item& prev = v.items[static_cast<size_t>(v.broken_prev)];
+      if (prev.raw == it.raw && !v.broken_blocked) {
+        prev.dur = prev.dur * v.prev_factor;
+        it.dur = it.dur * v.next_factor;
+      } else {
+        warn(it.line, it.col, "broken rhythm between notes of unequal length ignored");
+      }
+      v.broken_prev = -1;
+      v.broken_blocked = false;
+    }
     if (v.tup_left > 0) {
       it.dur = it.dur * v.tup_factor;
       --v.tup_left;
@@ -564,7 +579,11 @@ struct TuneParser {
         ++i;
         continue;
       }
-      if (std::strchr(".~HLMOPSTuvJR", c) && c != 0) { ++i; continue; }
+      if (std::strchr(".~HLMOPSTuvJR", c) && c != 0) {
+        if (c == '.' && cur >= 0) voices[static_cast<size_t>(cur)].broken_blocked = voices[static_cast<size_t>(cur)].broken_prev >= 0;
+        ++i;
+        continue;
+      }
       if (c == '{') {  // grace notes
         size_t j = s.find('}', i);
         if (j == std::string::npos) { warn(line, col, "unterminated grace notes"); break; }
@@ -696,9 +715,10 @@ struct TuneParser {
         Fraction small(1, int64_t(1) << n);
         Fraction big = Fraction(2) - small;
         if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
-          Item& prev = v.items[static_cast<size_t>(v.last_note)];
-          prev.dur = prev.dur * (c == '>' ? big : small);
+          v.broken_prev = v.last_note;
+          v.prev_factor = c == '>' ? big : small;
           v.next_factor = c == '>' ? small : big;
+          v.broken_blocked = false;
         } else {
           warn(line, col, "broken rhythm without a preceding note");
         }
@@ -820,6 +840,8 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
   int pass = 1;
   bool skipping = false;
   std::set<size_t> used;
+  const size_t kNoSection = static_cast<size_t>(-1);
+  bool endings_seen = false;
   size_t guard = 0;
   size_t i = begin;
   auto ending_follows = [&](size_t k) {
@@ -829,6 +851,7 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
   while (i < end && guard++ < 1000000) {
     const Item& it = items[i];
     bool is_marker = it.kind == Item::kBar || it.kind == Item::kEnding;
+    if (!it.endings.empty()) endings_seen = true;
     if (skipping) {
       if (!is_marker) { ++i; continue; }
       if (!it.endings.empty()) {
@@ -842,13 +865,15 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
     }
     if (is_marker) {
       if (it.rep_end && !(it.rep_end && ending_follows(i) && used.count(i))) {
-        if (!used.count(i)) {
+        if (!used.count(i) && section_start != kNoSection) {
           used.insert(i);
           ++pass;
           i = section_start;
           continue;
         }
-        section_start = i + 1;
+        // Passing a :| again: it opens a new section ("Assuming repeat"), except
+        // once variant endings have been met, when later :| without |: do not repeat.
+        section_start = endings_seen ? kNoSection : i + 1;
         pass = 1;
       }
       if (it.rep_start) {
