@@ -27,6 +27,7 @@ struct Item {
   enum Kind { kNote, kRest, kBar, kEnding, kTempo, kPart, kMeter, kKey } kind = kNote;
   Fraction dur;                  // time advance (notes, rests)
   Fraction raw;                  // written length (before tuplet and broken rhythm)
+  bool staccato = false;
   std::vector<int> pitches;
   std::vector<bool> ties;
   std::vector<std::pair<int, int>> positions;  // (letter, octave) of each pitch
@@ -58,7 +59,7 @@ struct Voice {
   Fraction next_factor{1};       // for the note after '>' / '<'
   Fraction prev_factor{1};       // for the note before it (applied when both lengths match)
   int broken_prev = -1;          // item index of that note
-  bool broken_blocked = false;   // a staccato dot after '>' (abc2midi then ignores the rhythm)
+  bool staccato = false;         // a '.' decoration waits for the next note
   int last_note = -1;
   // ties: staff position (letter, octave) -> pitch of notes tied from the previous note item
   std::map<std::pair<int, int>, int> tie_pos;
@@ -517,18 +518,19 @@ struct TuneParser {
 
   void add_note_item(Voice& v, Item it, const std::vector<std::pair<int, int>>& positions, bool chord_tie) {
     // Broken rhythm from a preceding '>' or '<': abc2midi applies it only to two
-    // notes of the same written length, and not when a staccato dot follows '>'.
+    // notes of the same written length and both staccato or both not.
     it.raw = it.dur;
+    it.staccato = v.staccato;
+    v.staccato = false;
     if (v.broken_prev >= 0) {
       Item& prev = v.items[static_cast<size_t>(v.broken_prev)];
-      if (prev.raw == it.raw && !v.broken_blocked) {
+      if (prev.raw == it.raw && prev.staccato == it.staccato) {
         prev.dur = prev.dur * v.prev_factor;
         it.dur = it.dur * v.next_factor;
       } else {
         warn(it.line, it.col, "broken rhythm between notes of unequal length ignored");
       }
       v.broken_prev = -1;
-      v.broken_blocked = false;
     }
     if (v.tup_left > 0) {
       it.dur = it.dur * v.tup_factor;
@@ -580,7 +582,7 @@ struct TuneParser {
         continue;
       }
       if (std::strchr(".~HLMOPSTuvJR", c) && c != 0) {
-        if (c == '.' && cur >= 0) voices[static_cast<size_t>(cur)].broken_blocked = voices[static_cast<size_t>(cur)].broken_prev >= 0;
+        if (c == '.' && cur >= 0) voices[static_cast<size_t>(cur)].staccato = true;
         ++i;
         continue;
       }
@@ -718,7 +720,6 @@ struct TuneParser {
           v.broken_prev = v.last_note;
           v.prev_factor = c == '>' ? big : small;
           v.next_factor = c == '>' ? small : big;
-          v.broken_blocked = false;
         } else {
           warn(line, col, "broken rhythm without a preceding note");
         }
