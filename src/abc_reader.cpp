@@ -31,6 +31,7 @@ struct Item {
   std::vector<int> pitches;
   std::vector<bool> ties;
   std::vector<std::pair<int, int>> positions;  // (letter, octave) of each pitch
+  std::vector<bool> explicit_acc;              // pitch written with its own accidental
   std::vector<std::pair<int, Fraction>> graces;  // pitch, written length
   bool rep_start = false, rep_end = false;
   bool thick = false;            // ||, |], [|
@@ -534,13 +535,15 @@ struct TuneParser {
     }
     if (v.tup_left > 0) {
       it.dur = it.dur * v.tup_factor;
+      for (auto& g : it.graces) g.second = g.second * v.tup_factor;  // abc2midi scales them too
       --v.tup_left;
     }
     if (it.kind == Item::kNote) {
       // A tie continuation keeps the tied pitch (same staff position).
       for (size_t k = 0; k < it.pitches.size(); ++k) {
         auto f = v.tie_pos.find(positions[k]);
-        if (f != v.tie_pos.end()) it.pitches[k] = f->second;
+        // (unless it carries its own accidental: abc2midi then ties only equal pitches)
+        if (f != v.tie_pos.end() && !(k < it.explicit_acc.size() && it.explicit_acc[k])) it.pitches[k] = f->second;
         if (chord_tie) it.ties[k] = true;
       }
       v.tie_pos.clear();
@@ -780,6 +783,7 @@ struct TuneParser {
             it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
             it.ties.push_back(tie);
             positions.emplace_back(li, oct);
+            it.explicit_acc.push_back(has);
             if (first) { first_len = m; first = false; }
           }
           if (j >= s.size()) { warn(line, col, "unterminated chord"); i = s.size(); continue; }
@@ -803,6 +807,7 @@ struct TuneParser {
           it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
           it.ties.push_back(tie);
           positions.emplace_back(li, oct);
+          it.explicit_acc.push_back(has);
           it.dur = v.unit * m;
           i = j;
         }
@@ -975,7 +980,11 @@ void finish_tune(TuneParser& P, AbcTuneNotes& out, const AbcReaderConfig& cfg) {
       if (it.kind == Item::kRest) { t = t + it.dur; pending.clear(); continue; }
       if (it.kind != Item::kNote) continue;
       Fraction start = t, dur = it.dur;
-      if (cfg.play_grace_notes && !it.graces.empty()) {
+      Fraction grace_total(0);
+      for (const auto& g : it.graces) grace_total = grace_total + g.second * Fraction(1, 4);
+      // abc2midi drops a grace group as long as its host note (half of it when staccato).
+      Fraction host = it.staccato ? it.dur * Fraction(1, 2) : it.dur;
+      if (cfg.play_grace_notes && !it.graces.empty() && grace_total < host) {
         Fraction gt = t;
         for (const auto& g : it.graces) {
           Fraction gl = g.second * Fraction(1, 4);
