@@ -151,7 +151,10 @@ KeyInfo parse_key_field(const std::string& raw) {
     if (ml == "exp") k.fifths = 0;
   } else if (t < toks.size() && (toks[t] == "none" || toks[t] == "None")) {
     ++t;
-  } else if (t < toks.size() && (toks[t] == "Hp" || toks[t] == "HP")) {
+  } else if (t < toks.size() && toks[t] == "HP") {
+    ++t;  // highland pipes, no signature
+  } else if (t < toks.size() && toks[t] == "Hp") {
+    k.fifths = 2;  // highland pipes as abc2midi plays them: F# and C#
     ++t;
   }
   for (; t < toks.size(); ++t) {
@@ -708,6 +711,7 @@ struct TuneParser {
           }
         }
         if (it.kind == Item::kBar) bar_reset(v);
+        graces.clear();  // a grace group before a bar line has no host note
         v.items.push_back(it);
         i = j;
         continue;
