@@ -17,6 +17,7 @@
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
+#include "tunescribe/midi.h"
 
 namespace fs = std::filesystem;
 using namespace tunescribe;
@@ -870,4 +871,149 @@ TEST(AbcCorpus, ReaderAgreesWithAbc2midi) {
   for (size_t i = 0; i < disagreements.size() && i < show; ++i) std::printf("[abc corpus] disagree: %s\n", disagreements[i].c_str());
   if (disagreements.size() > show) std::printf("[abc corpus] ... %zu more (TS_ABC_SHOW_ALL=1 lists all)\n", disagreements.size() - show);
   EXPECT_GE(rate, 0.99);
+}
+
+// ------------------------------------------------------------------ estimation quality (numbers for docs/abc.md)
+namespace {
+std::string meter_norm(std::string m) {
+  m.erase(std::remove(m.begin(), m.end(), ' '), m.end());
+  if (m == "C") return "4/4";
+  if (m == "C|") return "2/2";
+  return m;
+}
+// duple/triple x simple/compound
+std::string meter_class(const std::string& m) {
+  auto s = m.find('/');
+  if (s == std::string::npos) return "?";
+  int n = std::atoi(m.substr(0, s).c_str()), d = std::atoi(m.substr(s + 1).c_str());
+  bool compound = d >= 8 && n % 3 == 0 && n > 3;
+  int beats = compound ? n / 3 : n;
+  return std::string(compound ? "compound-" : "simple-") + (beats % 3 == 0 ? "triple" : "duple");
+}
+double quarters_at(const std::vector<TempoChange>& tempos, double t) {
+  double q = 0, last_t = 0, bpm = tempos.empty() ? 120.0 : tempos[0].bpm;
+  for (const auto& tc : tempos) {
+    if (tc.time_s > t) break;
+    q += (tc.time_s - last_t) * bpm / 60.0;
+    last_t = tc.time_s;
+    bpm = tc.bpm;
+  }
+  return q + (t - last_t) * bpm / 60.0;
+}
+// Play quarter positions back at a random tempo (60-160 bpm), +-5% sinusoidal drift, 15 ms jitter.
+NoteSequence replay(const NoteSequence& in, std::mt19937& rng) {
+  std::uniform_real_distribution<double> bpm_d(60, 160), phase_d(0, 6.283);
+  std::normal_distribution<double> jit(0, 0.015);
+  const double bpm0 = bpm_d(rng), phase = phase_d(rng);
+  std::vector<double> table(1, 0.0);  // time at q = k/64 quarters
+  const double h = 1.0 / 64;
+  auto time_of = [&](double q) {  // integral of 60 / bpm(x) dx over [0, q]
+    size_t k = static_cast<size_t>(std::max(0.0, q) / h);
+    while (table.size() <= k + 1) {
+      double x = (table.size() - 1) * h;
+      table.push_back(table.back() + h * 60.0 / (bpm0 * (1 + 0.05 * std::sin(6.283 * x / 32 + phase))));
+    }
+    return table[k] + (std::max(0.0, q) - k * h) * (table[k + 1] - table[k]) / h;
+  };
+  NoteSequence out;
+  for (Note n : in.notes) {
+    double q0 = quarters_at(in.tempos, n.onset_s), q1 = quarters_at(in.tempos, n.offset_s);
+    n.onset_s = 0.5 + time_of(q0) + std::max(-0.04, std::min(0.04, jit(rng)));
+    n.offset_s = 0.5 + time_of(q1) + std::max(-0.04, std::min(0.04, jit(rng)));
+    if (n.offset_s < n.onset_s + 0.03) n.offset_s = n.onset_s + 0.03;
+    out.notes.push_back(n);
+  }
+  out.sort();
+  return out;
+}
+}  // namespace
+
+TEST(AbcEstimation, NottinghamAndAsapKeyAndMeter) {
+  TS_REQUIRE_SHARED();
+  const std::string root = test::shared_dir() + "/corpora";
+  // Nottingham: every 3rd MIDI file (deterministic sample), truth from the ABC header.
+  std::map<std::string, std::map<int, std::pair<std::string, int>>> truth;  // file -> X -> (meter, fifths)
+  std::vector<std::string> mids;
+  for (const auto& e : fs::directory_iterator(root + "/nottingham/MIDI"))
+    if (e.path().extension() == ".mid") mids.push_back(e.path().string());
+  std::sort(mids.begin(), mids.end());
+  if (mids.empty()) GTEST_SKIP() << "no Nottingham MIDI";
+  int n = 0, key_ok = 0, meter_ok = 0, class_ok = 0;
+  std::mt19937 rng(2026);
+  for (size_t i = 0; i < mids.size(); i += 3) {
+    std::string stem = fs::path(mids[i]).stem().string();
+    size_t d = stem.find_last_not_of("0123456789");
+    if (d == std::string::npos || d + 1 >= stem.size()) continue;
+    std::string base = stem.substr(0, d + 1);
+    int x = std::atoi(stem.c_str() + d + 1);
+    if (!truth.count(base)) {
+      std::string abc = root + "/nottingham/ABC_cleaned/" + base + ".abc";
+      if (!fs::exists(abc)) { truth[base]; continue; }
+      for (const auto& t : read_abc_file(abc))
+        truth[base][t.reference_number] = {meter_norm(t.meter), t.sequence.key_signatures.empty() ? 0 : t.sequence.key_signatures[0].fifths};
+    }
+    auto it = truth[base].find(x);
+    if (it == truth[base].end()) continue;
+    NoteSequence seq = read_midi_file(mids[i]);
+    auto tune = write_abc(replay(seq, rng), {});
+    ++n;
+    key_ok += tune.key_fifths == it->second.second;
+    meter_ok += meter_norm(tune.meter) == it->second.first;
+    class_ok += meter_class(tune.meter) == meter_class(it->second.first);
+  }
+  ASSERT_GT(n, 100);
+  std::printf("[abc estimation] Nottingham (every 3rd MIDI file, random tempo 60-160, +-5%% drift, 15 ms jitter): "
+              "%d tunes, key signature %.1f%%, meter exact %.1f%%, meter class %.1f%%\n",
+              n, 100.0 * key_ok / n, 100.0 * meter_ok / n, 100.0 * class_ok / n);
+  // ASAP performances (every 10th), truth from the first downbeat annotation "db,M,K".
+  std::vector<std::string> anns;
+  for (const auto& e : fs::recursive_directory_iterator(root + "/asap")) {
+    std::string p = e.path().string();
+    if (p.size() > 16 && p.rfind("_annotations.txt") == p.size() - 16 && p.find("midi_score") == std::string::npos)
+      anns.push_back(p);
+  }
+  std::sort(anns.begin(), anns.end());
+  int an = 0, akey = 0, akey_enh = 0, ameter = 0, an_nz = 0, akey_nz = 0;
+  for (size_t i = 0; i < anns.size(); i += 10) {
+    std::string mid = anns[i].substr(0, anns[i].size() - 16) + ".mid";
+    if (!fs::exists(mid)) continue;
+    std::ifstream f(anns[i]);
+    std::string line, meter;
+    int fifths = 99;
+    while (std::getline(f, line)) {
+      auto c = line.find("db,");
+      if (c == std::string::npos) continue;
+      std::istringstream ss(line.substr(c + 3));
+      std::string m, k;
+      std::getline(ss, m, ',');
+      std::getline(ss, k, ',');
+      meter = m;
+      fifths = std::atoi(k.c_str());
+      break;
+    }
+    if (fifths == 99) continue;
+    MidiReadOptions no_pedal;
+    no_pedal.apply_sustain = false;
+    NoteSequence seq = read_midi_file(mid, no_pedal);
+    seq.tempos.clear();
+    seq.time_signatures.clear();
+    seq.key_signatures.clear();
+    auto tune = write_abc(seq, {});
+    ++an;
+    akey += tune.key_fifths == fifths;
+    akey_enh += ((tune.key_fifths - fifths) % 12 + 12) % 12 == 0;  // C# = Db etc.
+    if (fifths != 0) {  // many ASAP annotations carry 0 for pieces in other keys
+      ++an_nz;
+      akey_nz += ((tune.key_fifths - fifths) % 12 + 12) % 12 == 0;
+    }
+    if (std::getenv("TS_ABC_DEBUG")) std::printf("ASAP %s: key %d vs %d, meter %s vs %s\n", mid.c_str(), tune.key_fifths, fifths, tune.meter.c_str(), meter.c_str());
+    ameter += meter_class(tune.meter) == meter_class(meter);
+  }
+  if (an > 0)
+    std::printf("[abc estimation] ASAP (every 10th performance, no pedal): %d performances, key signature %.1f%% "
+                "(%.1f%% counting enharmonic signatures equal; %.1f%% of the %d whose annotated key is not 0), meter class %.1f%%\n",
+                an, 100.0 * akey / an, 100.0 * akey_enh / an, an_nz ? 100.0 * akey_nz / an_nz : 0.0, an_nz, 100.0 * ameter / an);
+  // Regression floors well below the measured values (see docs/abc.md).
+  EXPECT_GE(static_cast<double>(key_ok) / n, 0.85);
+  EXPECT_GE(static_cast<double>(class_ok) / n, 0.60);
 }
