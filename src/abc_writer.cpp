@@ -1049,6 +1049,14 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     if (total == Fraction(0)) total = bar_len;
   }
   const int nbars = static_cast<int>(bar_starts.size());
+  // The last chord of a voice has no next onset to be joined to: let it ring to the
+  // end of the final bar when it stops less than a beat before it (a release, not a rest).
+  for (auto& v : voices) {
+    if (v.notes.empty()) continue;
+    Fraction last_start = v.notes.back().start;
+    for (auto& q : v.notes)
+      if (q.start == last_start && q.end < total && total - q.end < beat_w) q.end = total;
+  }
   auto bar_end = [&](int b) { return b + 1 < nbars ? bar_starts[static_cast<size_t>(b + 1)] : total; };
   std::set<Fraction, bool (*)(const Fraction&, const Fraction&)> trip_starts(
       [](const Fraction& a, const Fraction& b) { return a < b; });
