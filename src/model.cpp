@@ -9,6 +9,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -496,7 +497,33 @@ const std::string& Model::dir() const { return impl_->dir; }
 bool Model::has_null_memory() const { return impl_->null_mem.defined(); }
 void Model::set_profile(DecodeProfile* profile) const { impl_->profile = profile; }
 
-EncoderOutput Model::encode(const float* mel, int batch, int frames) const {
+namespace {
+
+// Runs fn(chunk_index, begin, end) for `workers` contiguous chunks of [0, n) on
+// their own threads; rethrows the first exception.
+template <class F>
+void run_chunks(int n, int workers, F fn) {
+  workers = std::max(1, std::min(workers, n));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) {
+    const int b0 = int(int64_t(n) * w / workers), b1 = int(int64_t(n) * (w + 1) / workers);
+    pool.emplace_back([&, w, b0, b1] {
+      try {
+        fn(w, b0, b1);
+      } catch (...) {
+        errors[size_t(w)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers) const {
   const ModelConfig& c = impl_->cfg;
   if (batch < 1) throw InputError("model: encode: batch = " + std::to_string(batch) + " must be >= 1");
   if (frames < 1 || frames > c.max_positions)
@@ -504,9 +531,21 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames) const {
                      std::to_string(c.max_positions) + "]");
   c10::InferenceMode guard;
   ScopedTime t(impl_->prof(&DecodeProfile::encoder_s));
-  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
   EncoderOutput out;
   out.impl = std::make_shared<EncoderOutput::Impl>();
+  if (workers > 1 && batch > 1) {
+    const int n = std::min(workers, batch);
+    std::vector<Tensor> parts(static_cast<size_t>(n));
+    const size_t item = size_t(frames) * c.input_depth;
+    run_chunks(batch, n, [&](int w, int b0, int b1) {
+      c10::InferenceMode g;
+      Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, c.input_depth}, torch::kFloat);
+      parts[size_t(w)] = impl_->encode(x);
+    });
+    out.impl->x = torch::cat(parts, 0);
+    return out;
+  }
+  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
   out.impl->x = impl_->encode(x);
   return out;
 }
@@ -533,9 +572,33 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
   if (max_steps < 1 || max_steps > c.max_positions)
     throw InputError("model: decode: max_steps = " + std::to_string(max_steps) + " is not within [1, " +
                      std::to_string(c.max_positions) + "]");
+  const int B = enc.batch();
+  if (opts.workers > 1 && B > 1) {
+    GreedyOptions one = opts;
+    one.workers = 1;
+    std::vector<std::vector<int>> out(static_cast<size_t>(B));
+    DecodeProfile* saved = impl_->profile;
+    impl_->profile = nullptr;  // not thread-safe
+    try {
+      run_chunks(B, opts.workers, [&](int, int b0, int b1) {
+        EncoderOutput sub;
+        sub.impl = std::make_shared<EncoderOutput::Impl>();
+        {
+          c10::InferenceMode g;
+          sub.impl->x = enc.impl->x.narrow(0, b0, b1 - b0);
+        }
+        auto part = greedy_decode(sub, max_steps, one);
+        for (int b = b0; b < b1; ++b) out[size_t(b)] = std::move(part[size_t(b - b0)]);
+      });
+    } catch (...) {
+      impl_->profile = saved;
+      throw;
+    }
+    impl_->profile = saved;
+    return out;
+  }
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
-  const int B = enc.batch();
   std::vector<std::vector<int>> out(static_cast<size_t>(B));
   std::vector<char> done(static_cast<size_t>(B), 0);
   if (!opts.use_cache) {

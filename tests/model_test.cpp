@@ -419,6 +419,11 @@ TEST(ModelDecoding, BatchEqualsSingleItems) {
   GreedyOptions keep;
   keep.shrink_batch = false;
   EXPECT_EQ(m.greedy_decode(enc, 20, keep), batched);
+  GreedyOptions two;
+  two.workers = 2;
+  EXPECT_EQ(m.greedy_decode(enc, 20, two), batched);
+  EncoderOutput enc2 = m.encode(mel.data(), 3, 64, /*workers=*/2);
+  EXPECT_LE(max_abs_diff(enc2.to_vector(), enc.to_vector()), 1e-5f);
   const size_t per = size_t(64) * 512;
   for (int b = 0; b < 3; ++b) {
     EncoderOutput one = m.encode(mel.data() + b * per, 1, 64);

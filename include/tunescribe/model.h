@@ -79,6 +79,11 @@ struct GreedyOptions {
   int eos_id = 1;
   bool shrink_batch = true;  // drop finished items from the batch (else keep them, unused)
   bool use_cache = true;     // false: recompute the whole prefix each step (reference, slow)
+  // Split the batch into this many chunks decoded on their own std::threads
+  // (results are identical). Meant for set_model_threads(1): independent
+  // workers need no OpenMP barriers, which stall badly on a busy machine.
+  // The profile is not filled when workers > 1.
+  int workers = 1;
 };
 
 // Wall-clock split of decoding work (filled when a profile is attached; the
@@ -124,7 +129,8 @@ class Model {
   bool has_null_memory() const;
 
   // mel: [batch, frames, input_depth]; 1 <= frames <= max_positions.
-  EncoderOutput encode(const float* mel, int batch, int frames) const;
+  // workers > 1 encodes chunks of the batch on separate threads (see GreedyOptions).
+  EncoderOutput encode(const float* mel, int batch, int frames, int workers = 1) const;
   // The learned "no audio" memory repeated for `batch` items (ModelError if absent).
   EncoderOutput null_memory(int batch) const;
 
