@@ -160,6 +160,7 @@ struct DecLayer {
 
 std::once_flag g_threads_once;
 std::atomic<int> g_threads{0};
+std::atomic<int> g_workers{1};
 
 }  // namespace
 
@@ -533,6 +534,7 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers
   ScopedTime t(impl_->prof(&DecodeProfile::encoder_s));
   EncoderOutput out;
   out.impl = std::make_shared<EncoderOutput::Impl>();
+  if (workers <= 0) workers = model_workers();
   if (workers > 1 && batch > 1) {
     const int n = std::min(workers, batch);
     std::vector<Tensor> parts(static_cast<size_t>(n));
@@ -573,14 +575,15 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
     throw InputError("model: decode: max_steps = " + std::to_string(max_steps) + " is not within [1, " +
                      std::to_string(c.max_positions) + "]");
   const int B = enc.batch();
-  if (opts.workers > 1 && B > 1) {
+  const int workers = opts.workers > 0 ? opts.workers : model_workers();
+  if (workers > 1 && B > 1) {
     GreedyOptions one = opts;
     one.workers = 1;
     std::vector<std::vector<int>> out(static_cast<size_t>(B));
     DecodeProfile* saved = impl_->profile;
     impl_->profile = nullptr;  // not thread-safe
     try {
-      run_chunks(B, opts.workers, [&](int, int b0, int b1) {
+      run_chunks(B, workers, [&](int, int b0, int b1) {
         EncoderOutput sub;
         sub.impl = std::make_shared<EncoderOutput::Impl>();
         {
@@ -718,8 +721,9 @@ void Model::select_items(DecoderState& state, const std::vector<int>& items) con
 }
 
 // ---------------------------------------------------------------------------
-void set_model_threads(int n_threads) {
-  if (n_threads < 1) throw ConfigError("model: threads = " + std::to_string(n_threads) + " must be >= 1");
+void set_model_threads(int n_threads, bool intra_op) {
+  if (n_threads < 1 || n_threads > 1024)
+    throw ConfigError("model: threads = " + std::to_string(n_threads) + " is not within [1, 1024]");
   bool first = false;
   std::call_once(g_threads_once, [&] {
     first = true;
@@ -728,19 +732,22 @@ void set_model_threads(int n_threads) {
     } catch (const std::exception&) {
       // inter-op pool already started (another component used torch first): keep it
     }
-    torch::set_num_threads(n_threads);
+    const int pool = intra_op ? n_threads : 1;
+    torch::set_num_threads(pool);
     // libtorch does not size OpenBLAS's own pthread pool (Debian's libblas.so.3
-    // is openblas-pthread): without this, a 1-thread run still uses every core.
+    // is openblas-pthread): without this it uses every core on its own.
     using SetThreads = void (*)(int);
-    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n_threads);
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(pool);
     g_threads = n_threads;
+    g_workers = intra_op ? 1 : n_threads;
   });
   if (!first && n_threads != g_threads.load())
     log_warn("model", "threads already set to " + std::to_string(g_threads.load()) + "; ignoring " +
                           std::to_string(n_threads));
 }
 
-int model_threads() { return g_threads.load() > 0 ? g_threads.load() : torch::get_num_threads(); }
+int model_threads() { return g_threads.load(); }
+int model_workers() { return std::max(1, g_workers.load()); }
 
 void set_attention_kernel(const std::string& name) {
   for (AttnKernel k : {AttnKernel::Auto, AttnKernel::Matmul, AttnKernel::Bmm, AttnKernel::MulSum, AttnKernel::Loop})

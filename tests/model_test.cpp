@@ -391,7 +391,10 @@ TEST(ModelDecoding, KvCacheEqualsFullRecompute) {
   EncoderOutput enc = m.encode(mel.data(), 2, 100);
   GreedyOptions full;
   full.use_cache = false;
-  auto a = m.greedy_decode(enc, 24);
+  full.workers = 1;
+  GreedyOptions cached;
+  cached.workers = 1;
+  auto a = m.greedy_decode(enc, 24, cached);
   auto b = m.greedy_decode(enc, 24, full);
   EXPECT_EQ(a, b);
   ASSERT_EQ(a[0].size(), 24u);
@@ -415,8 +418,10 @@ TEST(ModelDecoding, BatchEqualsSingleItems) {
   const Model& m = tiny();
   const std::vector<float> mel = test_mel(3, 64, 512);
   EncoderOutput enc = m.encode(mel.data(), 3, 64);
-  auto batched = m.greedy_decode(enc, 20);
-  GreedyOptions keep;
+  GreedyOptions one;
+  one.workers = 1;
+  auto batched = m.greedy_decode(enc, 20, one);
+  GreedyOptions keep = one;
   keep.shrink_batch = false;
   EXPECT_EQ(m.greedy_decode(enc, 20, keep), batched);
   GreedyOptions two;
@@ -448,6 +453,7 @@ TEST(ModelDecoding, EosStopsItemsAndShrinksBatch) {
   ASSERT_GE(eos, 0) << "fixture has no suitable token";
   GreedyOptions o;
   o.eos_id = eos;
+  o.workers = 1;  // one chunk, so that finished items leave a shared batch
   auto out = m.greedy_decode(enc, 32, o);
   for (int b = 0; b < 2; ++b) {
     auto it = std::find(ref[b].begin(), ref[b].end(), eos);
