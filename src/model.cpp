@@ -340,45 +340,9 @@ struct Model::Impl {
 Model::Model() : impl_(std::make_unique<Impl>()) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw ModelError("model: " + dir + ": not a model directory");
-  std::ifstream f(cfg_path, std::ios::binary);
-  if (!f) throw ModelError("model: " + cfg_path + ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json cfg;
-  try {
-    cfg = nlohmann::json::parse(ss.str());
-  } catch (const std::exception& e) {
-    throw ModelError("model: " + cfg_path + ": invalid JSON: " + e.what());
-  }
-  // Fail on the config before reading a large weights file.
-  if (!cfg.is_object()) throw ModelError("model: " + cfg_path + ": not a JSON object");
-  SafetensorsFile file = read_safetensors(st_path);
-  std::unique_ptr<Model> m;
-  try {
-    m = from_tensors(cfg, file.tensors, st_path);
-  } catch (const Error& e) {
-    // Config problems name the config file, tensor problems the weights file.
-    const std::string msg = e.what(), pre = "model: config.json";
-    if (msg.rfind(pre, 0) == 0) throw ModelError("model: " + cfg_path + msg.substr(pre.size()));
-    throw ModelError(msg);
-  }
-  m->impl_->dir = dir;
-  return m;
-}
-
-std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
-                                           const std::map<std::string, SafetensorsTensor>& tensors,
-                                           const std::string& label) {
-  c10::InferenceMode guard;
-  std::unique_ptr<Model> model(new Model());
-  Impl& I = *model->impl_;
-  I.label = label;
+// Checks config.json (model_type, format_version, sections) and fills the
+// config fields of an Impl. Messages start "model: config.json" (load renames).
+static void parse_config(Model::Impl& I, const nlohmann::json& cfg_json) {
   const std::string cfg_label = "model: config.json";
   if (!cfg_json.is_object()) throw ModelError(cfg_label + ": not a JSON object");
   if (!cfg_json.contains("model_type") || cfg_json["model_type"] != "tunescribe-mt3")
@@ -402,6 +366,56 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
     throw ModelError(cfg_label + ": frontend.n_mels = " + I.frontend["n_mels"].dump() +
                      " differs from model.input_depth = " + std::to_string(I.cfg.input_depth));
   I.name = cfg_json.contains("name") && cfg_json["name"].is_string() ? cfg_json["name"].get<std::string>() : "";
+
+}
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw ModelError("model: " + dir + ": not a model directory");
+  std::ifstream f(cfg_path, std::ios::binary);
+  if (!f) throw ModelError("model: " + cfg_path + ": cannot open");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(ss.str());
+  } catch (const std::exception& e) {
+    throw ModelError("model: " + cfg_path + ": invalid JSON: " + e.what());
+  }
+  // Config problems name the config file, tensor problems the weights file.
+  auto renamed = [&](const Error& e) {
+    const std::string msg = e.what(), pre = "model: config.json";
+    if (msg.rfind(pre, 0) == 0) return ModelError("model: " + cfg_path + msg.substr(pre.size()));
+    return ModelError(msg);
+  };
+  try {  // fail on the config before reading a large weights file
+    Model::Impl check;
+    parse_config(check, cfg);
+  } catch (const Error& e) {
+    throw renamed(e);
+  }
+  SafetensorsFile file = read_safetensors(st_path);
+  std::unique_ptr<Model> m;
+  try {
+    m = from_tensors(cfg, file.tensors, st_path);
+  } catch (const Error& e) {
+    throw renamed(e);
+  }
+  m->impl_->dir = dir;
+  return m;
+}
+
+std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
+                                           const std::map<std::string, SafetensorsTensor>& tensors,
+                                           const std::string& label) {
+  c10::InferenceMode guard;
+  std::unique_ptr<Model> model(new Model());
+  Impl& I = *model->impl_;
+  I.label = label;
+  parse_config(I, cfg_json);
 
   const ModelConfig& c = I.cfg;
   auto expected = expected_tensors(c);

@@ -292,6 +292,11 @@ TEST(ModelLoader, RejectsBadConfigAndTruncatedWeights) {
   msg = model_error([&] { Model::load(dir); });
   EXPECT_NE(msg.find(dir + "/config.json: model_type is \"t5\""), std::string::npos) << msg;
 
+  // The config is checked before the weights are read.
+  dir = write_model_dir("type2", cfg, "garbage");
+  msg = model_error([&] { Model::load(dir); });
+  EXPECT_NE(msg.find(dir + "/config.json: model_type"), std::string::npos) << msg;
+
   cfg = config_json(c);
   cfg["format_version"] = 2;
   msg = model_error([&] { Model::load(write_model_dir("ver", cfg, good)); });
