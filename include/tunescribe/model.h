@@ -14,6 +14,11 @@
 // token ids are model ids (0 = PAD/BOS, 1 = EOS, 2 = UNK).
 // Thread-safety: a loaded Model is immutable; encode/decode may run from several
 // threads at once (each call owns its tensors). set_model_threads is process-wide.
+// config.json: {"model_type": "tunescribe-mt3", "format_version": 1, "name",
+//   "frontend": {...}, "codec": {...} (read by their own components; raw JSON here),
+//   "model": {ModelConfig fields, all required}, "training": {free-form provenance}}.
+// model.safetensors: F32/F16/BF16 tensors named as in expected_tensors(), plus the
+// optional "target/decoder/null_memory" [1, d_model]. Extra tensors are ignored (warning).
 // This header does not include libtorch.
 #pragma once
 
