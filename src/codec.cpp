@@ -280,14 +280,10 @@ std::vector<Note> canonicalize_notes(const Codec& codec, const std::vector<Note>
 // TargetEncoder
 
 TargetEncoder::TargetEncoder(const Codec& codec, const std::vector<Note>& notes)
-    : codec_(codec), canonical_(canonicalize_notes(codec, notes, &stats_)) {
+    : codec_(codec) {
+  canonical_ = canonicalize_notes(codec_, notes, &stats_);
   const double sps = codec_.steps_per_second();
   events_.reserve(canonical_.size() * 2);
-  struct T {
-    int64_t on, off;
-    int program, pitch;
-  };
-  std::vector<T> tonal;
   for (const Note& n : canonical_) {
     // Canonical times are exact multiples of 1/sps: llround recovers the step.
     const int64_t on = std::llround(n.onset_s * sps);
@@ -298,7 +294,7 @@ TargetEncoder::TargetEncoder(const Codec& codec, const std::vector<Note>& notes)
     } else {
       events_.push_back({off, 0, n.program, n.pitch, 0});
       events_.push_back({on, 1, n.program, n.pitch, bin});
-      tonal.push_back({on, off, n.program, n.pitch});
+      tonal_.push_back({on, off, n.program, n.pitch});
       max_duration_steps_ = std::max(max_duration_steps_, off - on);
     }
   }
@@ -309,13 +305,7 @@ TargetEncoder::TargetEncoder(const Codec& codec, const std::vector<Note>& notes)
     if (a.pitch != b.pitch) return a.pitch < b.pitch;
     return a.velocity_bin < b.velocity_bin;
   });
-  std::sort(tonal.begin(), tonal.end(), [](const T& a, const T& b) { return a.on < b.on; });
-  for (const T& t : tonal) {
-    onset_steps_.push_back(t.on);
-    offset_steps_.push_back(t.off);
-    programs_.push_back(t.program);
-    pitches_.push_back(t.pitch);
-  }
+  std::sort(tonal_.begin(), tonal_.end(), [](const Span& a, const Span& b) { return a.onset_step < b.onset_step; });
 }
 
 EncodedSegment TargetEncoder::encode_segment_steps(int64_t start_step, int64_t end_step, int max_tokens) const {
@@ -341,12 +331,11 @@ EncodedSegment TargetEncoder::encode_segment_steps(int64_t start_step, int64_t e
   if (codec_.config().use_ties) {
     // Notes active just before the events of start_step: onset < s0 <= offset.
     std::vector<std::pair<int, int>> tied;  // (program, pitch)
-    auto first = std::lower_bound(onset_steps_.begin(), onset_steps_.end(), start_step - max_duration_steps_);
-    auto last = std::lower_bound(onset_steps_.begin(), onset_steps_.end(), start_step);
-    for (auto it = first; it != last; ++it) {
-      size_t i = size_t(it - onset_steps_.begin());
-      if (offset_steps_[i] >= start_step) tied.emplace_back(programs_[i], pitches_[i]);
-    }
+    auto by_onset = [](const Span& a, int64_t step) { return a.onset_step < step; };
+    auto first = std::lower_bound(tonal_.begin(), tonal_.end(), start_step - max_duration_steps_, by_onset);
+    auto last = std::lower_bound(first, tonal_.end(), start_step, by_onset);
+    for (auto it = first; it != last; ++it)
+      if (it->offset_step >= start_step) tied.emplace_back(it->program, it->pitch);
     std::sort(tied.begin(), tied.end());
     for (const auto& [program, pitch] : tied) {
       emit_program(program);
@@ -423,7 +412,7 @@ std::vector<EncodedSegment> encode_file(const Codec& codec, const NoteSequence& 
 
 NoteDecoder::NoteDecoder(const Codec& codec) : codec_(codec) {}
 
-void NoteDecoder::reset() {
+void NoteDecoder::clear_state() {
   current_step_ = 0;
   current_velocity_ = 100;
   current_program_ = 0;
@@ -431,6 +420,10 @@ void NoteDecoder::reset() {
   active_.clear();
   tied_.clear();
   notes_.clear();
+}
+
+void NoteDecoder::reset() {
+  clear_state();
   invalid_ = dropped_ = segments_ = 0;
 }
 
@@ -542,18 +535,11 @@ NoteSequence NoteDecoder::finish() {
   int64_t end = current_step_;
   for (const auto& [key, a] : active_) end = std::max(end, a.onset_step + 1);
   for (const auto& [key, a] : active_) add_note(a.onset_step, end, key % 128, a.velocity, key / 128, false);
-  active_.clear();
   NoteSequence seq;
   seq.notes = std::move(notes_);
-  notes_.clear();
+  clear_state();  // ready for a new file; the counters stay
   seq.sort();
   for (const Note& n : seq.notes) seq.duration_s = std::max(seq.duration_s, n.offset_s);
-  // New file, same counters.
-  current_step_ = 0;
-  current_velocity_ = 100;
-  current_program_ = 0;
-  in_tie_section_ = false;
-  tied_.clear();
   return seq;
 }
 

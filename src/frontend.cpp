@@ -100,22 +100,44 @@ void log_normal_floats(const float* x, float* out, int n) {
   }
 }
 
-// out[b] = |spec[b]| for n interleaved complex values.
+// out[b] = |spec[b]| for n interleaved complex values. re^2 + im^2 is formed
+// in float32 for speed; where it could have underflowed (|X| < ~1e-15, e.g. a
+// very quiet frame) or overflowed, the bin is redone exactly with hypot, as
+// TF's complex abs does, so tiny magnitudes are not flushed to zero.
 void magnitudes(const float* spec, float* out, int n) {
+  constexpr float kLow = 1e-30f, kHigh = 1e30f;
   int b = 0;
+  bool redo = false;
 #if defined(__SSE2__)
+  __m128 lo = _mm_set1_ps(kHigh), hi = _mm_setzero_ps();
   for (; b + 4 <= n; b += 4) {
     const __m128 a = _mm_loadu_ps(spec + 2 * b);      // re0 im0 re1 im1
     const __m128 c = _mm_loadu_ps(spec + 2 * b + 4);  // re2 im2 re3 im3
     const __m128 re = _mm_shuffle_ps(a, c, _MM_SHUFFLE(2, 0, 2, 0));
     const __m128 im = _mm_shuffle_ps(a, c, _MM_SHUFFLE(3, 1, 3, 1));
-    _mm_storeu_ps(out + b, _mm_sqrt_ps(_mm_add_ps(_mm_mul_ps(re, re), _mm_mul_ps(im, im))));
+    const __m128 sq = _mm_add_ps(_mm_mul_ps(re, re), _mm_mul_ps(im, im));
+    lo = _mm_min_ps(lo, sq);
+    hi = _mm_max_ps(hi, sq);
+    _mm_storeu_ps(out + b, _mm_sqrt_ps(sq));
   }
+  alignas(16) float lo4[4], hi4[4];
+  _mm_store_ps(lo4, lo);
+  _mm_store_ps(hi4, hi);
+  for (int i = 0; i < 4; ++i) redo |= !(lo4[i] >= kLow) || !(hi4[i] <= kHigh);
 #endif
   for (; b < n; ++b) {
     const float re = spec[2 * b], im = spec[2 * b + 1];
-    out[b] = std::sqrt(re * re + im * im);
+    const float sq = re * re + im * im;
+    redo |= !(sq >= kLow) || !(sq <= kHigh);
+    out[b] = std::sqrt(sq);
   }
+  if (redo)
+    for (b = 0; b < n; ++b) {
+      const float re = spec[2 * b], im = spec[2 * b + 1];
+      const float sq = re * re + im * im;
+      if (!(sq >= kLow && sq <= kHigh) && (re != 0.0f || im != 0.0f))
+        out[b] = float(std::hypot(double(re), double(im)));
+    }
 }
 
 // HTK mel scale in float32, as tf.signal's _hertz_to_mel: 1127 * ln(1 + f/700)
@@ -261,6 +283,11 @@ LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl
   const std::vector<float> lin_hz = linspace_f(0.0f, float(cfg_.sample_rate_hz) / 2.0f, n_bins);
   const std::vector<float> edges =
       linspace_f(hz_to_mel_f(float(cfg_.f_min_hz)), hz_to_mel_f(float(cfg_.f_max_hz)), n_mels + 2);
+  for (size_t i = 0; i + 1 < edges.size(); ++i)
+    if (!(edges[i + 1] > edges[i]))
+      throw ConfigError("frontend: LogMelConfig n_mels = " + std::to_string(n_mels) + " is too many for " +
+                        std::to_string(cfg_.f_min_hz) + " to " + std::to_string(cfg_.f_max_hz) +
+                        " Hz: mel band edges collapse in float32");
   std::vector<float> bin_mel(static_cast<size_t>(n_bins));
   for (int b = 0; b < n_bins; ++b) bin_mel[size_t(b)] = hz_to_mel_f(lin_hz[size_t(b)]);
   for (int b = 1; b < n_bins; ++b) {  // b = 0 (DC) stays zero (HTK)
@@ -324,18 +351,20 @@ void LogMel::Impl::compute_rows(const float* x, size_t n_avail, size_t chunk_len
       for (int k = 0; k < len; ++k) acc += m[k] * wj[k];
       mv[j] = acc;
     }
-    // safe_log: values <= 0 -> log_floor (= ln 1e-5), else ln. Tiny (subnormal)
-    // positive values are rare and take the exact std::log path.
-    int tiny = 0;
+    // safe_log: values <= 0 -> log_floor (= ln 1e-5), else ln. Values outside
+    // the normal range (0, subnormal, Inf, NaN from NaN input) are rare and
+    // take the exact path (NaN stays NaN as in TF's safe_log).
+    int special = 0;
     for (int j = 0; j < n_mels; ++j) {
-      tiny += mv[j] < FLT_MIN ? 1 : 0;
-      clamped[size_t(j)] = std::max(mv[j], FLT_MIN);
+      const bool normal = mv[j] >= FLT_MIN && mv[j] <= FLT_MAX;
+      special += normal ? 0 : 1;
+      clamped[size_t(j)] = normal ? mv[j] : 1.0f;
     }
     float* row = out + f * size_t(n_mels);
     log_normal_floats(clamped.data(), row, n_mels);
-    if (tiny)
+    if (special)
       for (int j = 0; j < n_mels; ++j)
-        if (mv[j] < FLT_MIN) row[j] = mv[j] > 0.0f ? std::log(mv[j]) : log_floor;
+        if (!(mv[j] >= FLT_MIN && mv[j] <= FLT_MAX)) row[j] = mv[j] <= 0.0f ? log_floor : std::log(mv[j]);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -159,6 +160,7 @@ struct DecLayer {
 
 std::once_flag g_threads_once;
 std::atomic<int> g_threads{0};
+std::atomic<int> g_workers{1};
 
 }  // namespace
 
@@ -338,45 +340,9 @@ struct Model::Impl {
 Model::Model() : impl_(std::make_unique<Impl>()) {}
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw ModelError("model: " + dir + ": not a model directory");
-  std::ifstream f(cfg_path, std::ios::binary);
-  if (!f) throw ModelError("model: " + cfg_path + ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json cfg;
-  try {
-    cfg = nlohmann::json::parse(ss.str());
-  } catch (const std::exception& e) {
-    throw ModelError("model: " + cfg_path + ": invalid JSON: " + e.what());
-  }
-  // Fail on the config before reading a large weights file.
-  if (!cfg.is_object()) throw ModelError("model: " + cfg_path + ": not a JSON object");
-  SafetensorsFile file = read_safetensors(st_path);
-  std::unique_ptr<Model> m;
-  try {
-    m = from_tensors(cfg, file.tensors, st_path);
-  } catch (const Error& e) {
-    // Config problems name the config file, tensor problems the weights file.
-    const std::string msg = e.what(), pre = "model: config.json";
-    if (msg.rfind(pre, 0) == 0) throw ModelError("model: " + cfg_path + msg.substr(pre.size()));
-    throw ModelError(msg);
-  }
-  m->impl_->dir = dir;
-  return m;
-}
-
-std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
-                                           const std::map<std::string, SafetensorsTensor>& tensors,
-                                           const std::string& label) {
-  c10::InferenceMode guard;
-  std::unique_ptr<Model> model(new Model());
-  Impl& I = *model->impl_;
-  I.label = label;
+// Checks config.json (model_type, format_version, sections) and fills the
+// config fields of an Impl. Messages start "model: config.json" (load renames).
+static void parse_config(Model::Impl& I, const nlohmann::json& cfg_json) {
   const std::string cfg_label = "model: config.json";
   if (!cfg_json.is_object()) throw ModelError(cfg_label + ": not a JSON object");
   if (!cfg_json.contains("model_type") || cfg_json["model_type"] != "tunescribe-mt3")
@@ -400,6 +366,56 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
     throw ModelError(cfg_label + ": frontend.n_mels = " + I.frontend["n_mels"].dump() +
                      " differs from model.input_depth = " + std::to_string(I.cfg.input_depth));
   I.name = cfg_json.contains("name") && cfg_json["name"].is_string() ? cfg_json["name"].get<std::string>() : "";
+
+}
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw ModelError("model: " + dir + ": not a model directory");
+  std::ifstream f(cfg_path, std::ios::binary);
+  if (!f) throw ModelError("model: " + cfg_path + ": cannot open");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(ss.str());
+  } catch (const std::exception& e) {
+    throw ModelError("model: " + cfg_path + ": invalid JSON: " + e.what());
+  }
+  // Config problems name the config file, tensor problems the weights file.
+  auto renamed = [&](const Error& e) {
+    const std::string msg = e.what(), pre = "model: config.json";
+    if (msg.rfind(pre, 0) == 0) return ModelError("model: " + cfg_path + msg.substr(pre.size()));
+    return ModelError(msg);
+  };
+  try {  // fail on the config before reading a large weights file
+    Model::Impl check;
+    parse_config(check, cfg);
+  } catch (const Error& e) {
+    throw renamed(e);
+  }
+  SafetensorsFile file = read_safetensors(st_path);
+  std::unique_ptr<Model> m;
+  try {
+    m = from_tensors(cfg, file.tensors, st_path);
+  } catch (const Error& e) {
+    throw renamed(e);
+  }
+  m->impl_->dir = dir;
+  return m;
+}
+
+std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
+                                           const std::map<std::string, SafetensorsTensor>& tensors,
+                                           const std::string& label) {
+  c10::InferenceMode guard;
+  std::unique_ptr<Model> model(new Model());
+  Impl& I = *model->impl_;
+  I.label = label;
+  parse_config(I, cfg_json);
 
   const ModelConfig& c = I.cfg;
   auto expected = expected_tensors(c);
@@ -496,7 +512,33 @@ const std::string& Model::dir() const { return impl_->dir; }
 bool Model::has_null_memory() const { return impl_->null_mem.defined(); }
 void Model::set_profile(DecodeProfile* profile) const { impl_->profile = profile; }
 
-EncoderOutput Model::encode(const float* mel, int batch, int frames) const {
+namespace {
+
+// Runs fn(chunk_index, begin, end) for `workers` contiguous chunks of [0, n) on
+// their own threads; rethrows the first exception.
+template <class F>
+void run_chunks(int n, int workers, F fn) {
+  workers = std::max(1, std::min(workers, n));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) {
+    const int b0 = int(int64_t(n) * w / workers), b1 = int(int64_t(n) * (w + 1) / workers);
+    pool.emplace_back([&, w, b0, b1] {
+      try {
+        fn(w, b0, b1);
+      } catch (...) {
+        errors[size_t(w)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers) const {
   const ModelConfig& c = impl_->cfg;
   if (batch < 1) throw InputError("model: encode: batch = " + std::to_string(batch) + " must be >= 1");
   if (frames < 1 || frames > c.max_positions)
@@ -504,9 +546,22 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames) const {
                      std::to_string(c.max_positions) + "]");
   c10::InferenceMode guard;
   ScopedTime t(impl_->prof(&DecodeProfile::encoder_s));
-  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
   EncoderOutput out;
   out.impl = std::make_shared<EncoderOutput::Impl>();
+  if (workers <= 0) workers = model_workers();
+  if (workers > 1 && batch > 1) {
+    const int n = std::min(workers, batch);
+    std::vector<Tensor> parts(static_cast<size_t>(n));
+    const size_t item = size_t(frames) * c.input_depth;
+    run_chunks(batch, n, [&](int w, int b0, int b1) {
+      c10::InferenceMode g;
+      Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, c.input_depth}, torch::kFloat);
+      parts[size_t(w)] = impl_->encode(x);
+    });
+    out.impl->x = torch::cat(parts, 0);
+    return out;
+  }
+  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
   out.impl->x = impl_->encode(x);
   return out;
 }
@@ -533,9 +588,34 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
   if (max_steps < 1 || max_steps > c.max_positions)
     throw InputError("model: decode: max_steps = " + std::to_string(max_steps) + " is not within [1, " +
                      std::to_string(c.max_positions) + "]");
+  const int B = enc.batch();
+  const int workers = opts.workers > 0 ? opts.workers : model_workers();
+  if (workers > 1 && B > 1) {
+    GreedyOptions one = opts;
+    one.workers = 1;
+    std::vector<std::vector<int>> out(static_cast<size_t>(B));
+    DecodeProfile* saved = impl_->profile;
+    impl_->profile = nullptr;  // not thread-safe
+    try {
+      run_chunks(B, workers, [&](int, int b0, int b1) {
+        EncoderOutput sub;
+        sub.impl = std::make_shared<EncoderOutput::Impl>();
+        {
+          c10::InferenceMode g;
+          sub.impl->x = enc.impl->x.narrow(0, b0, b1 - b0);
+        }
+        auto part = greedy_decode(sub, max_steps, one);
+        for (int b = b0; b < b1; ++b) out[size_t(b)] = std::move(part[size_t(b - b0)]);
+      });
+    } catch (...) {
+      impl_->profile = saved;
+      throw;
+    }
+    impl_->profile = saved;
+    return out;
+  }
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
-  const int B = enc.batch();
   std::vector<std::vector<int>> out(static_cast<size_t>(B));
   std::vector<char> done(static_cast<size_t>(B), 0);
   if (!opts.use_cache) {
@@ -655,8 +735,9 @@ void Model::select_items(DecoderState& state, const std::vector<int>& items) con
 }
 
 // ---------------------------------------------------------------------------
-void set_model_threads(int n_threads) {
-  if (n_threads < 1) throw ConfigError("model: threads = " + std::to_string(n_threads) + " must be >= 1");
+void set_model_threads(int n_threads, bool intra_op) {
+  if (n_threads < 1 || n_threads > 1024)
+    throw ConfigError("model: threads = " + std::to_string(n_threads) + " is not within [1, 1024]");
   bool first = false;
   std::call_once(g_threads_once, [&] {
     first = true;
@@ -665,19 +746,22 @@ void set_model_threads(int n_threads) {
     } catch (const std::exception&) {
       // inter-op pool already started (another component used torch first): keep it
     }
-    torch::set_num_threads(n_threads);
+    const int pool = intra_op ? n_threads : 1;
+    torch::set_num_threads(pool);
     // libtorch does not size OpenBLAS's own pthread pool (Debian's libblas.so.3
-    // is openblas-pthread): without this, a 1-thread run still uses every core.
+    // is openblas-pthread): without this it uses every core on its own.
     using SetThreads = void (*)(int);
-    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n_threads);
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(pool);
     g_threads = n_threads;
+    g_workers = intra_op ? 1 : n_threads;
   });
   if (!first && n_threads != g_threads.load())
     log_warn("model", "threads already set to " + std::to_string(g_threads.load()) + "; ignoring " +
                           std::to_string(n_threads));
 }
 
-int model_threads() { return g_threads.load() > 0 ? g_threads.load() : torch::get_num_threads(); }
+int model_threads() { return g_threads.load(); }
+int model_workers() { return std::max(1, g_workers.load()); }
 
 void set_attention_kernel(const std::string& name) {
   for (AttnKernel k : {AttnKernel::Auto, AttnKernel::Matmul, AttnKernel::Bmm, AttnKernel::MulSum, AttnKernel::Loop})

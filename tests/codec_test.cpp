@@ -76,25 +76,30 @@ std::vector<double> grid_starts(int frames, double end_s) {
 
 struct RoundTrip {
   std::vector<Note> canonical;
+  CanonicalizeStats stats;
   NoteSequence decoded;
-  int invalid = 0, dropped = 0, truncated = 0;
+  int invalid = 0, dropped = 0;
+  int over_limit = 0;  // segments longer than kMaxTargetTokens
   size_t tokens = 0;
 };
 
-RoundTrip round_trip(const Codec& codec, const std::vector<Note>& notes, const std::vector<double>& starts,
-                     int max_tokens = 1 << 30) {
+// encode (no length limit) → decode; the canonical notes are what must come back.
+RoundTrip round_trip(const Codec& codec, const std::vector<Note>& notes, const std::vector<double>& starts) {
   RoundTrip r;
-  NoteSequence seq;
-  seq.notes = notes;
-  auto segs = encode_file(codec, seq, starts, -1.0, max_tokens);
-  std::vector<std::vector<int>> ids;
-  for (const auto& s : segs) {
-    ids.push_back(s.ids);
-    r.tokens += s.ids.size();
-    r.truncated += s.truncated;
+  TargetEncoder enc(codec, notes);
+  NoteDecoder dec(codec);
+  for (size_t k = 0; k < starts.size(); ++k) {
+    const double next = k + 1 < starts.size() ? starts[k + 1] : -1.0;
+    auto seg = enc.encode_segment(starts[k], next, 1 << 30);
+    r.tokens += seg.ids.size();
+    r.over_limit += seg.ids.size() > size_t(kMaxTargetTokens);
+    dec.add_segment(seg.ids, starts[k], next);
   }
-  r.decoded = decode_segments(codec, ids, starts, &r.invalid, &r.dropped);
-  r.canonical = canonicalize_notes(codec, notes);
+  r.decoded = dec.finish();
+  r.invalid = dec.invalid_tokens();
+  r.dropped = dec.dropped_tokens();
+  r.canonical = enc.canonical_notes();
+  r.stats = enc.stats();
   return r;
 }
 
@@ -365,6 +370,13 @@ TEST(CodecEncode, TooLongSegmentsAreTruncatedWithAFlag) {
   EXPECT_GT(full.ids.size(), size_t(kMaxTargetTokens));
   EXPECT_TRUE(std::equal(seg.ids.begin(), seg.ids.end() - 1, full.ids.begin()));
   EXPECT_THROW(encode_segment(c, notes, 0.0, 2.0, 0), ConfigError);
+  NoteSequence seq;
+  seq.notes = notes;
+  auto segs = encode_file(c, seq, {0.0, 2.0}, 4.0);
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].ids, seg.ids);
+  EXPECT_EQ(segs[1].start_step, 200);
+  EXPECT_THROW(encode_file(c, seq, {1.0, 0.5}), InputError);
 }
 
 TEST(CodecEncode, CanonicalNotes) {
@@ -742,15 +754,11 @@ TEST(CodecRoundTrip, EveryCorpusMidiFileIsExact) {
     n_canonical += long(r.canonical.size());
     n_segments += long(starts.size());
     n_tokens += long(r.tokens);
-    // Segments over the 1024-token limit of the released models.
-    TargetEncoder enc(codec, seq.notes);
-    CanonicalizeStats st = enc.stats();
-    total.dropped += st.dropped;
-    total.merged += st.merged;
-    total.trimmed += st.trimmed;
-    total.extended += st.extended;
-    for (size_t k = 0; k < starts.size(); ++k)
-      n_long += enc.encode_segment(starts[k], k + 1 < starts.size() ? starts[k + 1] : -1.0).truncated;
+    n_long += r.over_limit;  // segments over the 1024-token limit of the released models
+    total.dropped += r.stats.dropped;
+    total.merged += r.stats.merged;
+    total.trimmed += r.stats.trimmed;
+    total.extended += r.stats.extended;
     // ismir2021 (flat, 127 velocity bins, no ties) on the 4.096 s grid.
     auto starts2 = grid_starts(512, seq.end_time());
     auto r2 = round_trip(ismir, seq.notes, starts2);
@@ -831,6 +839,15 @@ TEST(CodecCli, TokensCommandExportsSegmentTargets) {
   // vel100 C4 | +25 kick | +50 vel0 C4 | +190 vel100 E4 | +230 vel0 E4 | EOS
   std::vector<int> flat = {1232, 1064, 28, 1389 + 36, 53, 1132, 1064, 193, 1232, 1068, 233, 1132, 1068, 1};
   EXPECT_EQ(j2["segments"][0]["tokens"].get<std::vector<int>>(), flat);
+  // The same codec from a model's config.json.
+  {
+    std::ofstream cfg(dir + "/config.json");
+    cfg << R"({"model_type":"mt3","codec":{"num_velocity_bins":127,"use_ties":false,"program_granularity":"flat"}})";
+  }
+  auto r2b = tunescribe::test::run_command("'" + bin + "' tokens '" + mid + "' --segment-frames 512 --codec-json '" +
+                                           dir + "/config.json'");
+  ASSERT_EQ(r2b.exit_code, 0) << r2b.err;
+  EXPECT_EQ(nlohmann::json::parse(r2b.out)["segments"], j2["segments"]);
 
   // An offset crop: origins relative to 1.00 s; a missing file is reported as
   // a JSON error line and the batch goes on (exit code 1).

@@ -292,6 +292,11 @@ TEST(ModelLoader, RejectsBadConfigAndTruncatedWeights) {
   msg = model_error([&] { Model::load(dir); });
   EXPECT_NE(msg.find(dir + "/config.json: model_type is \"t5\""), std::string::npos) << msg;
 
+  // The config is checked before the weights are read.
+  dir = write_model_dir("type2", cfg, "garbage");
+  msg = model_error([&] { Model::load(dir); });
+  EXPECT_NE(msg.find(dir + "/config.json: model_type"), std::string::npos) << msg;
+
   cfg = config_json(c);
   cfg["format_version"] = 2;
   msg = model_error([&] { Model::load(write_model_dir("ver", cfg, good)); });
@@ -391,7 +396,10 @@ TEST(ModelDecoding, KvCacheEqualsFullRecompute) {
   EncoderOutput enc = m.encode(mel.data(), 2, 100);
   GreedyOptions full;
   full.use_cache = false;
-  auto a = m.greedy_decode(enc, 24);
+  full.workers = 1;
+  GreedyOptions cached;
+  cached.workers = 1;
+  auto a = m.greedy_decode(enc, 24, cached);
   auto b = m.greedy_decode(enc, 24, full);
   EXPECT_EQ(a, b);
   ASSERT_EQ(a[0].size(), 24u);
@@ -415,10 +423,17 @@ TEST(ModelDecoding, BatchEqualsSingleItems) {
   const Model& m = tiny();
   const std::vector<float> mel = test_mel(3, 64, 512);
   EncoderOutput enc = m.encode(mel.data(), 3, 64);
-  auto batched = m.greedy_decode(enc, 20);
-  GreedyOptions keep;
+  GreedyOptions one;
+  one.workers = 1;
+  auto batched = m.greedy_decode(enc, 20, one);
+  GreedyOptions keep = one;
   keep.shrink_batch = false;
   EXPECT_EQ(m.greedy_decode(enc, 20, keep), batched);
+  GreedyOptions two;
+  two.workers = 2;
+  EXPECT_EQ(m.greedy_decode(enc, 20, two), batched);
+  EncoderOutput enc2 = m.encode(mel.data(), 3, 64, /*workers=*/2);
+  EXPECT_LE(max_abs_diff(enc2.to_vector(), enc.to_vector()), 1e-5f);
   const size_t per = size_t(64) * 512;
   for (int b = 0; b < 3; ++b) {
     EncoderOutput one = m.encode(mel.data() + b * per, 1, 64);
@@ -443,6 +458,7 @@ TEST(ModelDecoding, EosStopsItemsAndShrinksBatch) {
   ASSERT_GE(eos, 0) << "fixture has no suitable token";
   GreedyOptions o;
   o.eos_id = eos;
+  o.workers = 1;  // one chunk, so that finished items leave a shared batch
   auto out = m.greedy_decode(enc, 32, o);
   for (int b = 0; b < 2; ++b) {
     auto it = std::find(ref[b].begin(), ref[b].end(), eos);

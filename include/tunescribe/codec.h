@@ -166,7 +166,8 @@ struct CanonicalizeStats {
 // The notes exactly as encode→decode reproduces them: times quantised to the
 // step grid (round, clamped at 0), non-drum notes at least one step long,
 // velocity quantised through the bins (clamped to >= 1), flat mode: every
-// non-drum program 0; drums: program 0, one step long; notes of the same key
+// non-drum program 0 (drums keep their drum tokens in every mode); drums:
+// program 0, one step long (MT3 decodes drums as 10 ms notes); notes of the same key
 // (pitch, program) never overlap: a note is cut at the next onset of its key,
 // and of two notes starting in the same step only the longer is kept.
 // Sorted with NoteSequence::sort's order.
@@ -202,10 +203,12 @@ class TargetEncoder {
   Codec codec_;
   std::vector<Note> canonical_;
   CanonicalizeStats stats_;
-  std::vector<Event> events_;                 // sorted by (step, kind, program, pitch, bin)
-  std::vector<int64_t> onset_steps_;          // non-drum notes sorted by onset
-  std::vector<int64_t> offset_steps_;
-  std::vector<int> programs_, pitches_;
+  struct Span {
+    int64_t onset_step, offset_step;
+    int program, pitch;
+  };
+  std::vector<Event> events_;  // sorted by (step, kind, program, pitch, bin)
+  std::vector<Span> tonal_;    // non-drum notes sorted by onset (tie sections)
   int64_t max_duration_steps_ = 0;
 };
 
@@ -249,6 +252,7 @@ class NoteDecoder {
 
  private:
   bool apply_event(int64_t step, EventType type, int value);  // false: invalid
+  void clear_state();                                          // all but the counters
   void add_note(int64_t onset, int64_t offset, int pitch, int velocity, int program, bool is_drum);
 
   struct Active {

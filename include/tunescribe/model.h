@@ -14,6 +14,11 @@
 // token ids are model ids (0 = PAD/BOS, 1 = EOS, 2 = UNK).
 // Thread-safety: a loaded Model is immutable; encode/decode may run from several
 // threads at once (each call owns its tensors). set_model_threads is process-wide.
+// config.json: {"model_type": "tunescribe-mt3", "format_version": 1, "name",
+//   "frontend": {...}, "codec": {...} (read by their own components; raw JSON here),
+//   "model": {ModelConfig fields, all required}, "training": {free-form provenance}}.
+// model.safetensors: F32/F16/BF16 tensors named as in expected_tensors(), plus the
+// optional "target/decoder/null_memory" [1, d_model]. Extra tensors are ignored (warning).
 // This header does not include libtorch.
 #pragma once
 
@@ -79,6 +84,10 @@ struct GreedyOptions {
   int eos_id = 1;
   bool shrink_batch = true;  // drop finished items from the batch (else keep them, unused)
   bool use_cache = true;     // false: recompute the whole prefix each step (reference, slow)
+  // Split the batch into this many chunks decoded on their own std::threads
+  // (results are identical); 0 = model_workers() (see set_model_threads).
+  // The profile is not filled when workers > 1.
+  int workers = 0;
 };
 
 // Wall-clock split of decoding work (filled when a profile is attached; the
@@ -124,7 +133,8 @@ class Model {
   bool has_null_memory() const;
 
   // mel: [batch, frames, input_depth]; 1 <= frames <= max_positions.
-  EncoderOutput encode(const float* mel, int batch, int frames) const;
+  // workers > 1 encodes chunks of the batch on separate threads; 0 = model_workers().
+  EncoderOutput encode(const float* mel, int batch, int frames, int workers = 0) const;
   // The learned "no audio" memory repeated for `batch` items (ModelError if absent).
   EncoderOutput null_memory(int batch) const;
 
@@ -155,10 +165,16 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
-// libtorch intra-op threads (the first call wins; later calls with another
-// value are ignored with a warning) and inter-op threads = 1.
-void set_model_threads(int n_threads);
-int model_threads();
+// Threads for the model, process-wide; the first call wins (later calls with
+// other values are ignored with a warning). Default (intra_op = false):
+// n_threads batch-split workers (encode / greedy_decode run chunks of the batch
+// on their own std::threads) with libtorch intra-op, inter-op and OpenBLAS
+// threads all 1 — independent workers need no OpenMP barriers, which stall
+// badly on a busy machine (measured in docs/performance.md). intra_op = true:
+// libtorch intra-op and OpenBLAS threads = n_threads, one worker.
+void set_model_threads(int n_threads, bool intra_op = false);
+int model_threads();   // the n_threads set (0 before any call)
+int model_workers();   // default worker count (1 before any call)
 
 // Attention kernel used for matrix products inside attention ("auto", "matmul",
 // "bmm", "mulsum", "loop"); for benchmarks. Throws ConfigError on other names.

@@ -8,6 +8,18 @@
 // (the decoder's rounded-down start_time). The offset is snapped to the codec's
 // step grid (10 ms) so that the crop's own origins are whole steps.
 // Notes active at the crop start appear in segment 0's tie section.
+//
+// Output, one line per input:
+//   {"file", "sample_rate", "hop", "segment_frames", "segment_s", "offset_s",
+//    "duration_s", "vocab_size", "embedding_rows", "codec": {...config.json codec
+//    section...}, "num_notes" (canonical notes), "canonicalized": {merged,
+//    trimmed, extended, dropped}, "num_segments", "truncated_segments",
+//    "segments": [{"start_s" (origin relative to the crop, what the decoder
+//    uses), "start_sample" (first sample of the segment's audio in the file),
+//    "tokens" (model ids ending with EOS), "truncated"}]}
+// or {"file", "error"} for an input that failed (exit code 1, the batch goes on).
+// Start-up dominates for one file (libtorch is linked in): pass many files per
+// call, or '-' and a list on stdin.
 #include <cmath>
 #include <cstdio>
 #include <fstream>

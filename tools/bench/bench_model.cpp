@@ -2,7 +2,10 @@
 //
 //   build/bin/bench_model [--threads 2] [--model tiny|20m|DIR] [--steps 256]
 //                         [--batches 1,8] [--kernels auto,matmul,bmm,mulsum,loop]
-//                         [--frames 256] [--repeat 2] [--info]
+//                         [--frames 256] [--repeat 2] [--blas-threads N] [--intra-op] [--info]
+//
+// --threads N: N batch-split workers with 1 libtorch thread each (the library's
+// default); with --intra-op: libtorch/OpenBLAS thread pools of N, one worker.
 //
 // "20m" is a random-weights model of the default's size (~22.6M parameters:
 // d_model 384, 6 heads x 64, mlp 768, 6 encoder + 6 decoder layers, 1536
@@ -13,6 +16,7 @@
 // writes, cross-attention, MLP, logits+norm, cross K/V projection).
 #include <chrono>
 #include <ctime>
+#include <dlfcn.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,7 +54,8 @@ std::unique_ptr<Model> random_model(const ModelConfig& c, const std::string& nam
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, steps = 256, frames = 256, repeat = 2;
+  int threads = 2, steps = 256, frames = 256, repeat = 2, blas_threads = -1;
+  bool intra_op = false;
   std::string model_arg = "20m", batches_arg = "1,8", kernels_arg = "auto,matmul,bmm,mulsum,loop";
   bool info = false;
   for (int i = 1; i < argc; ++i) {
@@ -69,14 +74,22 @@ int main(int argc, char** argv) {
     else if (a == "--model") model_arg = next();
     else if (a == "--batches") batches_arg = next();
     else if (a == "--kernels") kernels_arg = next();
+    else if (a == "--blas-threads") blas_threads = std::atoi(next().c_str());
+    else if (a == "--intra-op") intra_op = true;
     else if (a == "--info") info = true;
     else {
       std::fprintf(stderr, "usage: bench_model [--threads N] [--model tiny|20m|DIR] [--steps N] [--batches 1,8] "
-                           "[--kernels auto,...] [--frames N] [--repeat N] [--info]\n");
+                           "[--kernels auto,...] [--frames N] [--repeat N] [--blas-threads N] [--intra-op] [--info]\n");
       return 2;
     }
   }
-  set_model_threads(threads);
+  set_model_threads(threads, intra_op);
+  const int workers = model_workers();
+  if (blas_threads > 0) {  // override OpenBLAS's own pool (set_model_threads sizes it to --threads)
+    using SetThreads = void (*)(int);
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(blas_threads);
+    else std::fprintf(stderr, "bench_model: openblas_set_num_threads not found\n");
+  }
   std::unique_ptr<Model> model;
   if (model_arg == "20m") {
     ModelConfig c;
@@ -93,9 +106,11 @@ int main(int argc, char** argv) {
     model = Model::load(model_arg);
   }
   const ModelConfig& c = model->config();
-  std::printf("model %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), threads %d\n",
+  std::printf("model %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), threads %d, "
+              "blas threads %s, workers %d%s\n",
               model->name().c_str(), c.num_parameters() / 1e6, c.d_model, c.num_heads, c.head_dim, c.mlp_dim,
-              c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, threads);
+              c.num_encoder_layers, c.num_decoder_layers, c.vocab_size, threads,
+              blas_threads > 0 ? std::to_string(blas_threads).c_str() : "default", workers, intra_op ? " (intra-op)" : "");
   if (info) std::printf("%s\n", model_backend_info().c_str());
 
   std::mt19937 rng(7);
@@ -107,8 +122,9 @@ int main(int argc, char** argv) {
       std::vector<float> mel(size_t(B) * frames * c.input_depth);
       for (float& x : mel) x = nd(rng);
       // warm-up
+      GreedyOptions gopts;
       EncoderOutput enc = model->encode(mel.data(), B, frames);
-      model->greedy_decode(enc, 8);
+      model->greedy_decode(enc, 8, gopts);
       double enc_s = 1e30, dec_s = 1e30, dec_cpu_s = 0, enc_cpu_s = 1e30;
       DecodeProfile best;
       for (int r = 0; r < repeat; ++r) {
@@ -120,7 +136,7 @@ int main(int argc, char** argv) {
         model->set_profile(&prof);
         t0 = now_s();
         c0 = cpu_s();
-        auto out = model->greedy_decode(enc, steps);
+        auto out = model->greedy_decode(enc, steps, gopts);
         double d = now_s() - t0;
         model->set_profile(nullptr);
         if (d < dec_s) {
@@ -135,7 +151,8 @@ int main(int argc, char** argv) {
                   "(per cpu-second %8.1f; %d steps) | model RTF at %d tokens/segment: %.3f\n",
                   kernel.c_str(), B, 1e3 * enc_s / B, 1e3 * enc_cpu_s / B, tokens / dec_s, tokens / dec_cpu_s, steps,
                   steps, (enc_s / B + dec_s / B) / seg_s);
-      const double tot = best.total_decode_s > 0 ? best.total_decode_s : dec_s;
+      if (best.total_decode_s <= 0) continue;  // no profile with several workers
+      const double tot = best.total_decode_s;
       std::printf("    decode split: self-attn %4.1f%%  cross-attn %4.1f%%  mlp %4.1f%%  logits %4.1f%%  embed %4.1f%%  "
                   "cross-K/V %4.1f%%  other %4.1f%%\n",
                   100 * best.self_attn_s / tot, 100 * best.cross_attn_s / tot, 100 * best.mlp_s / tot,
