@@ -131,6 +131,12 @@ uint32_t be32(const uint8_t* p) {
 }
 uint16_t be16(const uint8_t* p) { return uint16_t((p[0] << 8) | p[1]); }
 
+std::string hex2(uint8_t v) {
+  char b[4];
+  std::snprintf(b, sizeof b, "%02x", v);
+  return b;
+}
+
 // Data length of a channel-voice or system-common status (bytes after the status).
 int message_data_length(uint8_t status) {
   switch (status & 0xF0) {
@@ -217,14 +223,12 @@ void parse_track(const uint8_t* data, size_t size, size_t track_index, uint64_t 
       continue;
     }
     int n = message_data_length(status);
-    if (n < 0) fail(what, "track " + std::to_string(track_index) + ": undefined status byte 0x" +
-                              [&] { char b[8]; std::snprintf(b, sizeof b, "%02x", status); return std::string(b); }());
+    if (n < 0) fail(what, "track " + std::to_string(track_index) + ": undefined status byte 0x" + hex2(status));
     uint8_t d[2] = {0, 0};
     for (int i = 0; i < n; ++i) {
       d[i] = (i == 0 && have_first) ? first_data : cur.byte("channel message");
       if (d[i] > 127)
-        fail(what, "track " + std::to_string(track_index) + ": data byte 0x" +
-                       [&] { char b[8]; std::snprintf(b, sizeof b, "%02x", d[i]); return std::string(b); }() +
+        fail(what, "track " + std::to_string(track_index) + ": data byte 0x" + hex2(d[i]) +
                        " out of range 0..127 at byte " + std::to_string(cur.pos() - 1));
     }
     if (status >= 0xF0) {  // system common / real-time: no running status, ignored
