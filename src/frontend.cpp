@@ -38,10 +38,11 @@ namespace {
 // thread-safe). FFTW_ESTIMATE keeps the chosen algorithm — and therefore the
 // float rounding — identical from run to run.
 fftwf_plan r2c_plan(int n) {
-  static std::map<int, fftwf_plan> cache;  // guarded by fftw_planner_mutex()
+  // Never destroyed: plans stay valid for static destructors, and stay reachable for leak checkers.
+  static auto* cache = new std::map<int, fftwf_plan>();  // guarded by fftw_planner_mutex()
   std::lock_guard<std::mutex> lock(fftw_planner_mutex());
-  auto it = cache.find(n);
-  if (it != cache.end()) return it->second;
+  auto it = cache->find(n);
+  if (it != cache->end()) return it->second;
   float* in = fftwf_alloc_real(size_t(n));
   fftwf_complex* out = fftwf_alloc_complex(size_t(n) / 2 + 1);
   if (!in || !out) {
@@ -53,7 +54,7 @@ fftwf_plan r2c_plan(int n) {
   fftwf_free(in);
   fftwf_free(out);
   if (!p) throw ConfigError("frontend: FFTW could not plan an r2c transform of size " + std::to_string(n));
-  cache.emplace(n, p);
+  cache->emplace(n, p);
   return p;
 }
 

@@ -17,7 +17,7 @@
 // bands that sit at float32 FFT rounding noise (~1e-6 x the frame's norm,
 // e.g. the theoretically-zero bins of a DC-only frame), which no float32 FFT
 // can reproduce; see tests/frontend_test.cpp for the error model.
-// Speed: ~6 us per frame on one core (>1000x real time at 16 kHz).
+// Speed: ~7 us of CPU per frame on one core (~1100x real time at 16 kHz).
 // Thread-safety: a LogMel object is immutable after construction and may be
 // shared; FFTW plan creation is guarded by fftw_planner_mutex(), plans are
 // cached for the life of the process and executed on per-call buffers.
