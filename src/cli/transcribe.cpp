@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "tunescribe/abc_writer.h"
 #include "tunescribe/audio.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
@@ -24,7 +25,11 @@ namespace tunescribe::cli {
 struct TranscribeOptions {
   std::vector<std::string> inputs;
   std::string out_dir;            // empty: beside each input
-  std::string formats = "mid,json";
+  std::string formats = "abc,mid,json";
+  double tempo_bpm = 0.0;         // ABC: 0 = estimate
+  std::string meter, key;         // ABC: "" = estimate
+  int bars_per_line = 4;
+  bool ignore_midi_meta = false;
   std::string model_dir;
   bool recursive = false;
   bool force = false;
@@ -50,8 +55,6 @@ std::vector<std::string> parse_formats(const std::string& s) {
     if (f.empty()) continue;
     if (f != "mid" && f != "json" && f != "abc")
       throw ConfigError("transcribe: --format: unknown format '" + f + "' (choose from mid, json, abc)");
-    if (f == "abc")
-      throw NotAvailableError("transcribe: --format abc is not available yet (the ABC writer has not landed)");
     if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
   }
   if (out.empty()) throw ConfigError("transcribe: --format is empty");
@@ -125,6 +128,14 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
   if (o.force && o.skip_existing) throw ConfigError("transcribe: --force and --skip-existing exclude each other");
   const auto formats = parse_formats(o.formats);
+  {
+    AbcWriterConfig check;  // reject bad --meter/--key/--tempo before any work
+    check.tempo_bpm = o.tempo_bpm;
+    check.meter = o.meter;
+    check.key = o.key;
+    check.bars_per_line = o.bars_per_line;
+    check.validate();
+  }
   if (!o.out_dir.empty()) {
     std::error_code ec;
     fs::create_directories(o.out_dir, ec);
@@ -186,7 +197,18 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
       for (size_t k = 0; k < formats.size(); ++k) {
         const auto& f = formats[k];
         if (f == "mid") write_midi_file(outs[k], seq);
-        else if (f == "json") {
+        else if (f == "abc") {
+          AbcWriterConfig ac;
+          ac.title = path_stem(job.input);
+          ac.tempo_bpm = o.tempo_bpm;
+          ac.meter = o.meter;
+          ac.key = o.key;
+          ac.bars_per_line = o.bars_per_line;
+          ac.use_midi_metadata = !o.ignore_midi_meta;
+          AbcTune tune = write_abc(seq, ac);
+          write_file_atomic(outs[k], tune.text);
+          rec["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
+        } else if (f == "json") {
           nlohmann::json j = notes_to_json(seq);
           j["input"] = job.input;
           write_file_atomic(outs[k], j.dump(1) + "\n");
@@ -236,12 +258,18 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   auto* sub = app.add_subcommand("transcribe", "Transcribe audio (WAV/FLAC/OGG/AIFF) or MIDI files to MIDI/JSON notes");
   sub->add_option("inputs", opt->inputs, "Input files or folders; '-' reads paths from stdin, one per line")->required();
   sub->add_option("-o,--output-dir", opt->out_dir, "Output folder (default: beside each input)");
-  sub->add_option("-f,--format", opt->formats, "Comma-separated outputs: mid, json")->capture_default_str();
+  sub->add_option("-f,--format", opt->formats, "Comma-separated outputs: abc, mid, json")->capture_default_str();
   sub->add_option("-m,--model", opt->model_dir, "Model directory (config.json + model.safetensors); default: the shipped model");
   sub->add_flag("-r,--recursive", opt->recursive, "Descend into subfolders of folder inputs");
   sub->add_flag("--force", opt->force, "Overwrite existing outputs");
   sub->add_flag("--skip-existing", opt->skip_existing, "Skip inputs whose outputs all exist (resumable batches)");
   sub->add_flag("--json", opt->json, "Print one JSON object per input and a summary object on stdout");
+  sub->add_option("--tempo", opt->tempo_bpm, "ABC: tempo in beats per minute (0 = estimate from the notes)")
+      ->capture_default_str()->check(CLI::Range(0.0, 400.0));
+  sub->add_option("--meter", opt->meter, "ABC: meter such as 3/4 or 6/8 (default: estimate)");
+  sub->add_option("--key", opt->key, "ABC: key such as G, Em, Bb or F#m (default: estimate)");
+  sub->add_option("--bars-per-line", opt->bars_per_line, "ABC: bars per line")->capture_default_str()->check(CLI::Range(1, 32));
+  sub->add_flag("--ignore-midi-meta", opt->ignore_midi_meta, "ABC: estimate tempo/meter/key even when a MIDI input carries them");
   sub->add_flag("--no-sustain", opt->no_sustain, "MIDI inputs: do not extend notes by the sustain pedal (CC64)");
   sub->add_option("-t,--threads", opt->threads, "libtorch threads")->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("-b,--batch-size", opt->batch_size, "Segments decoded together")->capture_default_str()->check(CLI::Range(1, 1024));
