@@ -25,8 +25,8 @@ Soundfonts: train split -> FluidR3_GM or TimGM6mb; validation split -> MuseScore
 (never used for training).
 
 Output (under --out, default data/shards):
-  <split>/<job>.npz   audio_flac (uint8: one FLAC, 16 kHz mono 16-bit, the excerpts concatenated,
-                      each exactly EXCERPT_SEGMENTS*32768 samples), midi (uint8: the job's MIDI),
+  <split>/<job>.npz   audio (uint8: one FLAC 16-bit, or Ogg Vorbis with --audio-format vorbis,
+                      16 kHz mono, the excerpts concatenated, each EXCERPT_SEGMENTS*32768 samples), midi (uint8: the job's MIDI),
                       tokens (int32 flat) + token_offsets (int64 [n_segments+1]) in excerpt order,
                       meta (uint8 JSON: excerpts, pieces, augmentation, soundfont, codec arguments)
   manifest.jsonl      one line per job (rebuilt from the job files at the end of every run)
@@ -327,14 +327,17 @@ def render_job(job: dict, opts: dict) -> dict:
             pieces.append(x)
         excerpt_audio = np.concatenate(pieces)
         buf = io.BytesIO()
-        sf.write(buf, excerpt_audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        flac = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+        if opts["audio_format"] == "vorbis":
+            sf.write(buf, excerpt_audio, SAMPLE_RATE, format="OGG", subtype="VORBIS")
+        else:
+            sf.write(buf, excerpt_audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        encoded = np.frombuffer(buf.getvalue(), dtype=np.uint8)
         with open(midi_path, "rb") as f:
             midi_bytes = np.frombuffer(f.read(), dtype=np.uint8)
-        arrays = {"audio_flac": flac, "midi": midi_bytes}
+        arrays = {"audio": encoded, "midi": midi_bytes}
         meta = {"format": "tunescribe-shard", "version": 1, "key": job["key"], "split": job["split"],
                 "soundfont": os.path.basename(soundfont), "fluidsynth_reverb": reverb == "1",
-                "sample_rate_hz": SAMPLE_RATE, "segment_samples": SEGMENT_SAMPLES,
+                "sample_rate_hz": SAMPLE_RATE, "audio_format": opts["audio_format"], "segment_samples": SEGMENT_SAMPLES,
                 "excerpt_segments": EXCERPT_SEGMENTS, "gap_segments": GAP_SEGMENTS,
                 "n_excerpts": n_ex, "audio_s": n_ex * EXCERPT_SEGMENTS * SEGMENT_S,
                 "excerpts": meta_excerpts, "seed": opts["seed"], "codec_args": opts["codec_args"]}
@@ -454,6 +457,8 @@ def main():
     ap.add_argument("--codec-arg", action="append", default=[], help="extra argument for `tunescribe tokens`")
     ap.add_argument("--retokenize", metavar="ROOT", help="recompute targets of existing shards")
     ap.add_argument("--tmp", default=None)
+    ap.add_argument("--audio-format", choices=["flac", "vorbis"], default="flac",
+                    help="flac: lossless, ~73 MB per audio hour; vorbis: lossy, ~15 MB per hour")
     args = ap.parse_args()
 
     tbin = "" if args.no_tokens else (args.tunescribe or default_tunescribe_bin())
@@ -472,7 +477,8 @@ def main():
         jobs = jobs[:args.limit_jobs]
     opts = {"out": args.out, "seed": args.seed, "shared": shared, "tunescribe": tbin,
             "codec_args": args.codec_arg, "mix_prob": args.mix_prob,
-            "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp}
+            "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp,
+            "audio_format": args.audio_format}
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     done = audio = synth = 0.0
