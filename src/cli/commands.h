@@ -27,6 +27,7 @@ void apply_global_options(const GlobalOptions& g);
 void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global);
+void setup_tokens(CLI::App& app, std::shared_ptr<GlobalOptions> global);  // hidden: training targets
 
 // The exit code a subcommand's callback chose (callbacks cannot return one).
 void set_exit_code(int code);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   tunescribe::cli::setup_transcribe(app, global);
   tunescribe::cli::setup_generate(app, global);
   tunescribe::cli::setup_score(app, global);
+  tunescribe::cli::setup_tokens(app, global);
   app.footer("Exit codes: 0 success, 1 some input failed or a --fail-under gate tripped, 2 usage or\n"
              "configuration error, 3 model error. Run 'tunescribe SUBCOMMAND --help' for details.");
   try {
