@@ -1,15 +1,310 @@
-// Placeholder: replaced by the audio implementation (foundation issue).
+// audio.cpp — decode audio files (libsndfile), downmix, resample (libsamplerate).
 #include "tunescribe/audio.h"
+
+#include <samplerate.h>
+#include <sndfile.h>
+#include <sys/stat.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
+
 namespace tunescribe {
-void AudioConfig::validate() const {}
-AudioInfo probe_audio(const std::string& p) { throw NotAvailableError("audio: " + p + ": not available yet"); }
-Audio load_audio(const std::string& p, const AudioConfig&) { throw NotAvailableError("audio: " + p + ": not available yet"); }
-std::vector<float> resample(const std::vector<float>&, int, int) { throw NotAvailableError("audio: resample not available yet"); }
-void write_wav(const std::string& p, const std::vector<float>&, int, bool) { throw NotAvailableError("audio: " + p + ": not available yet"); }
-bool is_audio_path(const std::string& p) {
-  auto e = lower_extension(p);
+
+namespace {
+
+std::string prefix(const std::string& path) { return "audio: " + path + ": "; }
+
+struct SndfileCloser {
+  void operator()(SNDFILE* f) const {
+    if (f) sf_close(f);
+  }
+};
+using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+struct SrcDeleter {
+  void operator()(SRC_STATE* s) const {
+    if (s) src_delete(s);
+  }
+};
+using SrcPtr = std::unique_ptr<SRC_STATE, SrcDeleter>;
+
+std::string format_name(int format) {
+  SF_FORMAT_INFO major{}, sub{};
+  major.format = format & SF_FORMAT_TYPEMASK;
+  sub.format = format & SF_FORMAT_SUBMASK;
+  std::string out = "unknown";
+  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &major, sizeof(major)) == 0 && major.name) out = major.name;
+  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &sub, sizeof(sub)) == 0 && sub.name)
+    out += std::string(" (") + sub.name + ")";
+  return out;
+}
+
+// True when libsndfile's header log says the data chunk is shorter than declared.
+bool header_says_truncated(SNDFILE* f) {
+  char log[4096];
+  log[0] = '\0';
+  sf_command(f, SFC_GET_LOG_INFO, log, sizeof(log));
+  std::istringstream is(log);
+  std::string line;
+  while (std::getline(is, line)) {
+    size_t p = line.find_first_not_of(" \t");
+    if (p == std::string::npos) continue;
+    line = line.substr(p);
+    const bool data_chunk = line.rfind("data", 0) == 0 || line.rfind("SSND", 0) == 0;
+    if (data_chunk && line.find("should be") != std::string::npos) return true;
+  }
+  return false;
+}
+
+struct OpenFile {
+  SndfilePtr file;
+  SF_INFO info{};
+};
+
+OpenFile open_checked(const std::string& path, const AudioConfig& cfg) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) throw InputError(prefix(path) + "file not found");
+    throw InputError(prefix(path) + "cannot access file: " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw InputError(prefix(path) + "is a directory, not an audio file");
+  if (st.st_size == 0) throw InputError(prefix(path) + "empty file (0 bytes), not audio");
+  OpenFile of;
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &of.info);
+  if (!f) {
+    const int err = sf_error(nullptr);
+    const std::string why = sf_strerror(nullptr);
+    if (err == SF_ERR_UNRECOGNISED_FORMAT)
+      throw InputError(prefix(path) + "not an audio file or unsupported format (libsndfile: " + why + ")");
+    if (err == SF_ERR_MALFORMED_FILE)
+      throw InputError(prefix(path) + "corrupt or truncated audio file (libsndfile: " + why + ")");
+    throw InputError(prefix(path) + "cannot decode audio (libsndfile: " + why + ")");
+  }
+  of.file.reset(f);
+  const SF_INFO& in = of.info;
+  if (in.channels <= 0) throw InputError(prefix(path) + "invalid channel count " + std::to_string(in.channels));
+  if (in.samplerate < cfg.min_input_rate_hz || in.samplerate > cfg.max_input_rate_hz)
+    throw InputError(prefix(path) + "absurd sample rate " + std::to_string(in.samplerate) + " Hz (accepted: " +
+                     std::to_string(cfg.min_input_rate_hz) + " to " + std::to_string(cfg.max_input_rate_hz) + " Hz)");
+  if (header_says_truncated(f))
+    throw InputError(prefix(path) + "truncated file: the audio data chunk is shorter than its header declares");
+  if (in.frames <= 0) throw InputError(prefix(path) + "contains zero samples");
+  return of;
+}
+
+AudioInfo make_info(const std::string& path, const SF_INFO& in) {
+  AudioInfo info;
+  info.path = path;
+  info.input_rate_hz = in.samplerate;
+  info.channels = in.channels;
+  info.input_frames = in.frames;
+  info.format = format_name(in.format);
+  return info;
+}
+
+void check_rate(const char* what, int hz) {
+  if (hz < 1 || hz > 10000000)
+    throw ConfigError(std::string("audio: ") + what + " = " + std::to_string(hz) + " Hz is outside [1, 10000000]");
+}
+
+}  // namespace
+
+void AudioConfig::validate() const {
+  auto range = [](const char* field, int v, int lo, int hi) {
+    if (v < lo || v > hi)
+      throw ConfigError(std::string("audio: AudioConfig.") + field + " = " + std::to_string(v) + " is outside [" +
+                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  };
+  range("target_rate_hz", target_rate_hz, 1000, 384000);
+  range("min_input_rate_hz", min_input_rate_hz, 1, 10000000);
+  range("max_input_rate_hz", max_input_rate_hz, min_input_rate_hz, 10000000);
+  range("block_frames", block_frames, 1, 1 << 24);
+  range("resample_quality", resample_quality, SRC_SINC_BEST_QUALITY, SRC_LINEAR);
+  if (resample_quality > SRC_SINC_FASTEST)
+    throw ConfigError("audio: AudioConfig.resample_quality = " + std::to_string(resample_quality) +
+                      " is not band-limited; use 0 (sinc best), 1 (sinc medium) or 2 (sinc fastest)");
+}
+
+AudioInfo probe_audio(const std::string& path) {
+  AudioConfig cfg;
+  OpenFile of = open_checked(path, cfg);
+  return make_info(path, of.info);
+}
+
+Audio load_audio(const std::string& path, const AudioConfig& cfg) {
+  cfg.validate();
+  OpenFile of = open_checked(path, cfg);
+  SNDFILE* f = of.file.get();
+  const SF_INFO& in = of.info;
+  // Integer formats are normalised to [-1, 1) by libsndfile (divide by 2^(bits-1)); float data is passed through.
+
+  Audio audio;
+  audio.rate_hz = cfg.target_rate_hz;
+  audio.info = make_info(path, in);
+
+  const int ch = in.channels;
+  const bool resampling = in.samplerate != cfg.target_rate_hz;
+  const double ratio = double(cfg.target_rate_hz) / double(in.samplerate);
+  const size_t expected_out =
+      resampling ? size_t(std::ceil(double(in.frames) * ratio)) + 16 : size_t(in.frames);
+  audio.samples.reserve(expected_out);
+
+  const size_t block = size_t(cfg.block_frames);
+  std::vector<float> inter(block * size_t(ch));
+  std::vector<float> mono(block);
+  std::vector<float> out_block;
+  SrcPtr src;
+  if (resampling && !src_is_valid_ratio(ratio))
+    throw InputError(prefix(path) + "cannot resample " + std::to_string(in.samplerate) + " Hz to " +
+                     std::to_string(cfg.target_rate_hz) + " Hz (ratio outside 1/256 to 256)");
+  if (resampling) {
+    int err = 0;
+    src.reset(src_new(cfg.resample_quality, 1, &err));
+    if (!src) throw InputError(prefix(path) + "cannot create resampler: " + src_strerror(err));
+    out_block.resize(size_t(std::ceil(double(block) * ratio)) + 64);
+  }
+
+  auto run_src = [&](const float* data, size_t n, bool last) {
+    SRC_DATA d{};
+    d.data_in = data;
+    d.input_frames = long(n);
+    d.src_ratio = ratio;
+    d.end_of_input = last ? 1 : 0;
+    // Feed until the input is consumed (and, at the end, until the filter is drained).
+    for (;;) {
+      d.data_out = out_block.data();
+      d.output_frames = long(out_block.size());
+      int err = src_process(src.get(), &d);
+      if (err) throw InputError(prefix(path) + "resampling failed: " + src_strerror(err));
+      audio.samples.insert(audio.samples.end(), out_block.begin(), out_block.begin() + d.output_frames_gen);
+      d.data_in += d.input_frames_used;
+      d.input_frames -= d.input_frames_used;
+      if (d.input_frames > 0) continue;
+      if (!last || d.output_frames_gen == 0) break;
+    }
+  };
+
+  long long total = 0;
+  const double inv_ch = 1.0 / double(ch);
+  for (;;) {
+    sf_count_t got = sf_readf_float(f, inter.data(), sf_count_t(block));
+    if (got < 0) got = 0;
+    const int err = sf_error(f);
+    if (err != SF_ERR_NO_ERROR)
+      throw InputError(prefix(path) + "corrupt or truncated audio data after " + std::to_string(total) +
+                       " frames (libsndfile: " + sf_strerror(f) + ")");
+    for (sf_count_t i = 0; i < got; ++i) {
+      const float* fr = inter.data() + size_t(i) * size_t(ch);
+      double acc = 0.0;
+      for (int c = 0; c < ch; ++c) {
+        const float v = fr[c];
+        if (!std::isfinite(v))
+          throw InputError(prefix(path) + "contains a non-finite sample (NaN or Inf) at frame " +
+                           std::to_string(total + i) + ", channel " + std::to_string(c));
+        acc += v;
+      }
+      mono[size_t(i)] = ch == 1 ? fr[0] : float(acc * inv_ch);
+    }
+    total += got;
+    const bool eof = got < sf_count_t(block) || total >= in.frames;
+    if (resampling)
+      run_src(mono.data(), size_t(got), eof);
+    else
+      audio.samples.insert(audio.samples.end(), mono.begin(), mono.begin() + got);
+    if (eof) break;
+  }
+  if (total == 0) throw InputError(prefix(path) + "contains zero samples");
+  if (total < in.frames)
+    throw InputError(prefix(path) + "truncated file: decoded " + std::to_string(total) + " of " +
+                     std::to_string(in.frames) + " frames");
+  audio.info.input_frames = total;
+  // libsamplerate's output length differs from round(N * ratio) by at most a few samples; make it exact.
+  if (resampling) audio.samples.resize(size_t(std::llround(double(total) * ratio)), 0.0f);
+  audio.samples.shrink_to_fit();
+  return audio;
+}
+
+std::vector<float> resample(const std::vector<float>& in, int from_hz, int to_hz) {
+  check_rate("from_hz", from_hz);
+  check_rate("to_hz", to_hz);
+  const double ratio = double(to_hz) / double(from_hz);
+  if (!src_is_valid_ratio(ratio))
+    throw ConfigError("audio: resampling ratio " + std::to_string(to_hz) + "/" + std::to_string(from_hz) +
+                      " is outside libsamplerate's range (1/256 to 256)");
+  if (from_hz == to_hz || in.empty()) return in;
+  const size_t n_out = size_t(std::llround(double(in.size()) * ratio));
+  std::vector<float> out(n_out + 64);
+  int err = 0;
+  SrcPtr src(src_new(SRC_SINC_BEST_QUALITY, 1, &err));
+  if (!src) throw ConfigError(std::string("audio: cannot create resampler: ") + src_strerror(err));
+  SRC_DATA d{};
+  d.data_in = in.data();
+  d.input_frames = long(in.size());
+  d.src_ratio = ratio;
+  d.end_of_input = 1;
+  size_t produced = 0;
+  for (;;) {
+    d.data_out = out.data() + produced;
+    d.output_frames = long(out.size() - produced);
+    if (d.output_frames == 0) break;
+    err = src_process(src.get(), &d);
+    if (err) throw ConfigError(std::string("audio: resampling failed: ") + src_strerror(err));
+    produced += size_t(d.output_frames_gen);
+    d.data_in += d.input_frames_used;
+    d.input_frames -= d.input_frames_used;
+    if (d.input_frames == 0 && d.output_frames_gen == 0) break;
+  }
+  out.resize(n_out, 0.0f);
+  return out;
+}
+
+void write_wav(const std::string& path, const std::vector<float>& samples, int rate_hz, bool pcm16) {
+  if (rate_hz < 1) throw OutputError(prefix(path) + "invalid sample rate " + std::to_string(rate_hz));
+  // Temporary name in the same folder, then rename: readers never see a partial file.
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp =
+      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+  SF_INFO info{};
+  info.samplerate = rate_hz;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | (pcm16 ? SF_FORMAT_PCM_16 : SF_FORMAT_FLOAT);
+  SNDFILE* f = sf_open(tmp.c_str(), SFM_WRITE, &info);
+  if (!f) throw OutputError(prefix(path) + "cannot write: " + sf_strerror(nullptr));
+  SndfilePtr guard(f);
+  if (pcm16) {
+    int clip = SF_TRUE;  // clip out-of-range floats instead of wrapping
+    sf_command(f, SFC_SET_CLIPPING, &clip, sizeof(clip));
+  }
+  const sf_count_t n = sf_count_t(samples.size());
+  const sf_count_t wrote = n > 0 ? sf_writef_float(f, samples.data(), n) : 0;
+  const bool ok = wrote == n && sf_error(f) == SF_ERR_NO_ERROR;
+  const std::string why = ok ? "" : sf_strerror(f);
+  guard.reset();  // sf_close flushes the header
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw OutputError(prefix(path) + "write failed: " + why);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string e = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw OutputError(prefix(path) + "cannot rename temporary file: " + e);
+  }
+}
+
+bool is_audio_path(const std::string& path) {
+  auto e = lower_extension(path);
   return e == ".wav" || e == ".flac" || e == ".ogg" || e == ".oga" || e == ".aif" || e == ".aiff";
 }
+
 }  // namespace tunescribe

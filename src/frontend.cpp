@@ -1,16 +1,326 @@
-// Placeholder: replaced by the FFTW log-mel implementation (foundation issue).
+// frontend.cpp — the MT3 log-mel spectrogram (../shared/specs/mt3.md §1).
 #include "tunescribe/frontend.h"
+
+#include <fftw3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
 #include "tunescribe/errors.h"
+
 namespace tunescribe {
-struct LogMel::Impl {};
-void LogMelConfig::validate() const {}
-nlohmann::json LogMelConfig::to_json() const { return {}; }
-LogMelConfig LogMelConfig::from_json(const nlohmann::json&) { return {}; }
-LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg) { throw NotAvailableError("frontend: not available yet"); }
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// FFTW plans: created once per size under a global mutex (the FFTW planner is
+// not thread-safe), cached for the life of the process and executed with the
+// new-array interface on per-call buffers (fftwf_execute_dft_r2c is
+// thread-safe). FFTW_ESTIMATE keeps the chosen algorithm — and therefore the
+// float rounding — identical from run to run.
+std::mutex& fftw_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+fftwf_plan r2c_plan(int n) {
+  static std::map<int, fftwf_plan> cache;  // guarded by fftw_mutex()
+  std::lock_guard<std::mutex> lock(fftw_mutex());
+  auto it = cache.find(n);
+  if (it != cache.end()) return it->second;
+  float* in = fftwf_alloc_real(size_t(n));
+  fftwf_complex* out = fftwf_alloc_complex(size_t(n) / 2 + 1);
+  if (!in || !out) {
+    fftwf_free(in);
+    fftwf_free(out);
+    throw std::bad_alloc();
+  }
+  fftwf_plan p = fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE);
+  fftwf_free(in);
+  fftwf_free(out);
+  if (!p) throw ConfigError("frontend: FFTW could not plan an r2c transform of size " + std::to_string(n));
+  cache.emplace(n, p);
+  return p;
+}
+
+// FFTW-aligned scratch buffers owned by one call.
+struct FftBuffers {
+  float* in = nullptr;
+  fftwf_complex* out = nullptr;
+  explicit FftBuffers(int n) {
+    in = fftwf_alloc_real(size_t(n));
+    out = fftwf_alloc_complex(size_t(n) / 2 + 1);
+    if (!in || !out) {
+      fftwf_free(in);
+      fftwf_free(out);
+      throw std::bad_alloc();
+    }
+  }
+  ~FftBuffers() {
+    fftwf_free(in);
+    fftwf_free(out);
+  }
+  FftBuffers(const FftBuffers&) = delete;
+  FftBuffers& operator=(const FftBuffers&) = delete;
+};
+
+// HTK mel scale in float32, as tf.signal's _hertz_to_mel: 1127 * ln(1 + f/700)
+// with every operation rounded to float32. The logarithm is evaluated in double
+// and rounded once, so it is the correctly rounded float32 value on every
+// platform (TF's own float32 log may differ by an ulp; the reference script
+// tools/fixtures/logmel_ref.py does the same, so both agree bit for bit).
+float hz_to_mel_f(float hz) {
+  const float q = 1.0f + hz / 700.0f;
+  const float l = float(std::log(double(q)));
+  return 1127.0f * l;
+}
+
+// tf.linspace in float32: start + delta * i, last element exactly `stop`.
+std::vector<float> linspace_f(float start, float stop, int num) {
+  std::vector<float> v(size_t(std::max(num, 0)));
+  if (num <= 0) return v;
+  if (num == 1) {
+    v[0] = start;
+    return v;
+  }
+  const float delta = (stop - start) / float(num - 1);
+  for (int i = 0; i < num - 1; ++i) {
+    volatile float prod = delta * float(i);  // no fused multiply-add: match TF rounding
+    v[size_t(i)] = start + prod;
+  }
+  v[size_t(num - 1)] = stop;
+  return v;
+}
+
+template <typename T>
+void check_range(const char* field, T value, T lo, T hi) {
+  if (!(value >= lo && value <= hi)) {
+    std::ostringstream os;
+    os << "frontend: LogMelConfig." << field << " = " << value << " is outside [" << lo << ", " << hi << "]";
+    throw ConfigError(os.str());
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Config
+
+void LogMelConfig::validate() const {
+  check_range("sample_rate_hz", sample_rate_hz, 1000, 384000);
+  check_range("n_fft", n_fft, 16, 65536);
+  check_range("hop_length", hop_length, 1, n_fft);
+  check_range("n_mels", n_mels, 1, 4096);
+  check_range("f_max_hz", f_max_hz, 1.0, sample_rate_hz / 2.0);
+  if (!std::isfinite(f_min_hz) || f_min_hz < 0.0 || f_min_hz >= f_max_hz) {
+    std::ostringstream os;
+    os << "frontend: LogMelConfig.f_min_hz = " << f_min_hz << " is outside [0, f_max_hz=" << f_max_hz << ")";
+    throw ConfigError(os.str());
+  }
+  if (!std::isfinite(log_floor) || !(log_floor > 0.0) || log_floor > 1.0) {
+    std::ostringstream os;
+    os << "frontend: LogMelConfig.log_floor = " << log_floor << " is outside (0, 1]";
+    throw ConfigError(os.str());
+  }
+  check_range("segment_frames", segment_frames, 1, 65536);
+}
+
+nlohmann::json LogMelConfig::to_json() const {
+  return nlohmann::json{{"sample_rate_hz", sample_rate_hz}, {"n_fft", n_fft},
+                        {"hop_length", hop_length},         {"n_mels", n_mels},
+                        {"f_min_hz", f_min_hz},             {"f_max_hz", f_max_hz},
+                        {"log_floor", log_floor},           {"segment_frames", segment_frames}};
+}
+
+LogMelConfig LogMelConfig::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw ConfigError("frontend: LogMelConfig JSON must be an object");
+  LogMelConfig c;
+  auto get_int = [&](const char* key, int& dst) {
+    auto it = j.find(key);
+    if (it == j.end()) return;
+    if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()))
+      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " must be an integer, got " + it->dump());
+    double v = it->get<double>();
+    if (v < -2147483648.0 || v > 2147483647.0)
+      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " = " + it->dump() + " does not fit an int");
+    dst = int(v);
+  };
+  auto get_double = [&](const char* key, double& dst) {
+    auto it = j.find(key);
+    if (it == j.end()) return;
+    if (!it->is_number())
+      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " must be a number, got " + it->dump());
+    dst = it->get<double>();
+  };
+  get_int("sample_rate_hz", c.sample_rate_hz);
+  get_int("n_fft", c.n_fft);
+  get_int("hop_length", c.hop_length);
+  get_int("n_mels", c.n_mels);
+  get_double("f_min_hz", c.f_min_hz);
+  get_double("f_max_hz", c.f_max_hz);
+  get_double("log_floor", c.log_floor);
+  get_int("segment_frames", c.segment_frames);
+  c.validate();
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// LogMel
+
+struct LogMel::Impl {
+  int n_fft = 0;
+  int n_bins = 0;
+  fftwf_plan plan = nullptr;
+  std::vector<float> window;  // periodic Hann, n_fft
+  // Sparse mel matrix: band j uses bins [band_lo[j], band_lo[j] + band_len[j])
+  // with weights band_w[band_off[j] ...].
+  std::vector<int> band_lo, band_len, band_off;
+  std::vector<float> band_w;
+  float log_floor_ln = 0.0f;
+
+  // Log-mel of `chunk_len` samples whose first `n_avail` are `x` (zeros after),
+  // pad_end framing: ceil(chunk_len / hop) frames written to `out` rows.
+  void compute_rows(const float* x, size_t n_avail, size_t chunk_len, int hop, int n_mels, float log_floor,
+                    float* out) const;
+};
+
+LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
+  cfg_.validate();
+  Impl& im = *impl_;
+  im.n_fft = cfg_.n_fft;
+  im.n_bins = cfg_.n_fft / 2 + 1;
+  im.plan = r2c_plan(cfg_.n_fft);
+
+  // Periodic Hann (tf.signal.hann_window(periodic=True)).
+  im.window.resize(size_t(cfg_.n_fft));
+  for (int n = 0; n < cfg_.n_fft; ++n)
+    im.window[size_t(n)] = float(0.5 - 0.5 * std::cos(2.0 * M_PI * double(n) / double(cfg_.n_fft)));
+
+  // Mel matrix as tf.signal.linear_to_mel_weight_matrix, in float32.
+  const int n_bins = im.n_bins, n_mels = cfg_.n_mels;
+  mel_.assign(size_t(n_bins) * size_t(n_mels), 0.0f);
+  const std::vector<float> lin_hz = linspace_f(0.0f, float(cfg_.sample_rate_hz) / 2.0f, n_bins);
+  const std::vector<float> edges =
+      linspace_f(hz_to_mel_f(float(cfg_.f_min_hz)), hz_to_mel_f(float(cfg_.f_max_hz)), n_mels + 2);
+  std::vector<float> bin_mel(static_cast<size_t>(n_bins));
+  for (int b = 0; b < n_bins; ++b) bin_mel[size_t(b)] = hz_to_mel_f(lin_hz[size_t(b)]);
+  for (int b = 1; b < n_bins; ++b) {  // b = 0 (DC) stays zero (HTK)
+    const float m = bin_mel[size_t(b)];
+    for (int j = 0; j < n_mels; ++j) {
+      const float lo = edges[size_t(j)], c = edges[size_t(j) + 1], hi = edges[size_t(j) + 2];
+      const float lower = (m - lo) / (c - lo);
+      const float upper = (hi - m) / (hi - c);
+      const float w = std::max(0.0f, std::min(lower, upper));
+      mel_[size_t(b) * size_t(n_mels) + size_t(j)] = w;
+    }
+  }
+  im.band_lo.assign(size_t(n_mels), 0);
+  im.band_len.assign(size_t(n_mels), 0);
+  im.band_off.assign(size_t(n_mels), 0);
+  for (int j = 0; j < n_mels; ++j) {
+    int first = -1, last = -1;
+    for (int b = 0; b < n_bins; ++b) {
+      if (mel_[size_t(b) * size_t(n_mels) + size_t(j)] != 0.0f) {
+        if (first < 0) first = b;
+        last = b;
+      }
+    }
+    im.band_off[size_t(j)] = int(im.band_w.size());
+    if (first < 0) continue;  // an all-zero filter (narrower than a bin)
+    im.band_lo[size_t(j)] = first;
+    im.band_len[size_t(j)] = last - first + 1;
+    for (int b = first; b <= last; ++b) im.band_w.push_back(mel_[size_t(b) * size_t(n_mels) + size_t(j)]);
+  }
+  im.log_floor_ln = std::log(float(cfg_.log_floor));
+}
+
 LogMel::~LogMel() = default;
-std::vector<float> LogMel::compute(const float*, size_t, int*) const { return {}; }
-int LogMel::num_segments(size_t) const { return 0; }
-MelSegment LogMel::segment(const float*, size_t, int) const { return {}; }
-std::vector<MelSegment> LogMel::segments(const std::vector<float>&) const { return {}; }
+
+void LogMel::Impl::compute_rows(const float* x, size_t n_avail, size_t chunk_len, int hop, int n_mels,
+                                float log_floor, float* out) const {
+  if (chunk_len == 0) return;
+  n_avail = std::min(n_avail, chunk_len);
+  const size_t n_frames = (chunk_len + size_t(hop) - 1) / size_t(hop);
+  FftBuffers buf(n_fft);
+  std::vector<float> mag(static_cast<size_t>(n_bins));
+  const float* win = window.data();
+  const float* w = band_w.data();
+  for (size_t f = 0; f < n_frames; ++f) {
+    const size_t start = f * size_t(hop);
+    // Samples of this frame that exist (the rest, past the chunk's data, are zero).
+    const size_t avail = start < n_avail ? std::min(size_t(n_fft), n_avail - start) : 0;
+    const float* src = x + start;
+    for (size_t i = 0; i < avail; ++i) buf.in[i] = src[i] * win[i];
+    std::fill(buf.in + avail, buf.in + n_fft, 0.0f);
+    fftwf_execute_dft_r2c(plan, buf.in, buf.out);
+    for (int b = 0; b < n_bins; ++b) {
+      const float re = buf.out[b][0], im = buf.out[b][1];
+      mag[size_t(b)] = std::sqrt(re * re + im * im);
+    }
+    float* row = out + f * size_t(n_mels);
+    for (int j = 0; j < n_mels; ++j) {
+      const int len = band_len[size_t(j)];
+      const float* m = mag.data() + band_lo[size_t(j)];
+      const float* wj = w + band_off[size_t(j)];
+      float acc = 0.0f;
+      for (int k = 0; k < len; ++k) acc += m[k] * wj[k];
+      row[j] = acc > 0.0f ? std::log(acc) : log_floor;
+    }
+  }
+}
+
+std::vector<float> LogMel::compute(const float* samples, size_t n, int* n_frames_out) const {
+  const size_t hop = size_t(cfg_.hop_length);
+  const size_t n_frames = (n + hop - 1) / hop;
+  std::vector<float> out(n_frames * size_t(cfg_.n_mels));
+  impl_->compute_rows(samples, n, n, cfg_.hop_length, cfg_.n_mels, impl_->log_floor_ln, out.data());
+  if (n_frames_out) *n_frames_out = int(n_frames);
+  return out;
+}
+
+int LogMel::num_segments(size_t n_samples) const {
+  const size_t hop = size_t(cfg_.hop_length);
+  const size_t padded = n_samples + (hop - n_samples % hop);  // §1.3.1: always adds 1..hop zeros
+  const size_t seg = size_t(cfg_.segment_samples());
+  return int((padded + seg - 1) / seg);
+}
+
+MelSegment LogMel::segment(const float* samples, size_t n, int k) const {
+  const int count = num_segments(n);
+  if (k < 0 || k >= count)
+    throw ConfigError("frontend: segment index " + std::to_string(k) + " is outside [0, " + std::to_string(count) + ")");
+  const size_t hop = size_t(cfg_.hop_length);
+  const size_t padded = n + (hop - n % hop);
+  const size_t seg = size_t(cfg_.segment_samples());
+  const size_t begin = size_t(k) * seg;
+  const size_t chunk_len = std::min(seg, padded - begin);
+  const size_t n_avail = begin < n ? n - begin : 0;
+
+  MelSegment s;
+  s.n_frames = int(chunk_len / hop);  // chunk_len is a multiple of hop
+  s.data.assign(size_t(cfg_.segment_frames) * size_t(cfg_.n_mels), 0.0f);  // padding rows are 0.0 (§1.3.4)
+  impl_->compute_rows(samples + std::min(begin, n), n_avail, chunk_len, cfg_.hop_length, cfg_.n_mels,
+                      impl_->log_floor_ln, s.data.data());
+  const double first_frame = double(k) * double(cfg_.segment_frames);
+  s.start_exact_s = first_frame / cfg_.frames_per_second();
+  // §1.3.5: the colab's float64 `t - t % 0.01` (lands 10 ms early when t is an exact multiple).
+  double t = first_frame / cfg_.frames_per_second();
+  t -= std::fmod(t, 0.01);
+  s.start_s = t;
+  return s;
+}
+
+std::vector<MelSegment> LogMel::segments(const std::vector<float>& samples) const {
+  const int count = num_segments(samples.size());
+  std::vector<MelSegment> out;
+  out.reserve(size_t(count));
+  for (int k = 0; k < count; ++k) out.push_back(segment(samples.data(), samples.size(), k));
+  return out;
+}
+
 }  // namespace tunescribe

@@ -20,6 +20,10 @@ struct AudioConfig {
   int min_input_rate_hz = 1000;     // inputs below this are rejected, Hz
   int max_input_rate_hz = 768000;   // inputs above this are rejected, Hz
   int block_frames = 65536;         // frames read per block
+  // libsamplerate converter: 0 = SRC_SINC_BEST_QUALITY (passband to 96% of
+  // Nyquist, covers the 7.6 kHz top mel band at 16 kHz), 1 = SINC_MEDIUM,
+  // 2 = SINC_FASTEST. Non-band-limited converters are rejected.
+  int resample_quality = 0;
   void validate() const;            // throws ConfigError
 };
 
