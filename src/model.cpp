@@ -1,0 +1,681 @@
+// model.cpp — the MT3 T5 encoder-decoder in libtorch (CPU, fp32, inference mode).
+#include "tunescribe/model.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "tunescribe/errors.h"
+#include "tunescribe/log.h"
+
+namespace tunescribe {
+
+using torch::Tensor;
+
+namespace {
+
+enum class AttnKernel { Auto = 0, Matmul, Bmm, MulSum, Loop };
+std::atomic<int> g_attn_kernel{int(AttnKernel::Auto)};
+
+const char* kernel_name(AttnKernel k) {
+  switch (k) {
+    case AttnKernel::Auto: return "auto";
+    case AttnKernel::Matmul: return "matmul";
+    case AttnKernel::Bmm: return "bmm";
+    case AttnKernel::MulSum: return "mulsum";
+    case AttnKernel::Loop: return "loop";
+  }
+  return "auto";
+}
+
+// Adds elapsed wall time to a profile field (no-op without a profile).
+class ScopedTime {
+ public:
+  explicit ScopedTime(double* field) : field_(field) {
+    if (field_) t0_ = std::chrono::steady_clock::now();
+  }
+  ~ScopedTime() {
+    if (field_) *field_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  double* field_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Tensor rms_norm(const Tensor& x, const Tensor& scale) {
+  return x * torch::rsqrt(x.square().mean(-1, /*keepdim=*/true) + 1e-6) * scale;
+}
+
+// q [B,H,Lq,Dh] · k [B,H,Lk,Dh]^T -> [B,H,Lq,Lk]
+Tensor attn_scores(const Tensor& q, const Tensor& k, AttnKernel kern) {
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Dh = q.size(3), Lk = k.size(2);
+  switch (kern) {
+    case AttnKernel::Bmm:
+      return torch::bmm(q.reshape({B * H, Lq, Dh}), k.reshape({B * H, Lk, Dh}).transpose(1, 2)).view({B, H, Lq, Lk});
+    case AttnKernel::MulSum:
+      if (Lq == 1) return (q * k).sum(-1).unsqueeze(2);
+      return torch::matmul(q, k.transpose(-2, -1));
+    case AttnKernel::Loop: {
+      Tensor out = torch::empty({B, H, Lq, Lk}, q.options());
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h) {
+          Tensor o = out[b][h];
+          if (Lq == 1) {
+            Tensor o0 = o[0];
+            torch::mv_out(o0, k[b][h], q[b][h][0]);
+          } else
+            torch::mm_out(o, q[b][h], k[b][h].t());
+        }
+      return out;
+    }
+    case AttnKernel::Matmul:
+    case AttnKernel::Auto:
+    default:
+      return torch::matmul(q, k.transpose(-2, -1));
+  }
+}
+
+// p [B,H,Lq,Lk] · v [B,H,Lk,Dh] -> [B,H,Lq,Dh]
+Tensor attn_values(const Tensor& p, const Tensor& v, AttnKernel kern) {
+  const int64_t B = p.size(0), H = p.size(1), Lq = p.size(2), Lk = p.size(3), Dh = v.size(3);
+  switch (kern) {
+    case AttnKernel::Bmm:
+      return torch::bmm(p.reshape({B * H, Lq, Lk}), v.reshape({B * H, Lk, Dh})).view({B, H, Lq, Dh});
+    case AttnKernel::MulSum:
+      if (Lq == 1) return (p.transpose(2, 3) * v).sum(2, /*keepdim=*/true);
+      return torch::matmul(p, v);
+    case AttnKernel::Loop: {
+      Tensor out = torch::empty({B, H, Lq, Dh}, p.options());
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h) {
+          Tensor o = out[b][h];
+          if (Lq == 1) {
+            Tensor o0 = o[0];
+            torch::mv_out(o0, v[b][h].t(), p[b][h][0]);
+          } else
+            torch::mm_out(o, p[b][h], v[b][h]);
+        }
+      return out;
+    }
+    case AttnKernel::Matmul:
+    case AttnKernel::Auto:
+    default:
+      return torch::matmul(p, v);
+  }
+}
+
+// Unscaled dot-product attention (scale 1.0). bias: additive [Lq, Lk] or undefined.
+Tensor attention_core(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias) {
+  AttnKernel kern = AttnKernel(g_attn_kernel.load());
+  if (kern == AttnKernel::Auto) kern = q.size(2) == 1 ? AttnKernel::MulSum : AttnKernel::Matmul;
+  Tensor s = attn_scores(q, k, kern);
+  if (bias.defined()) s = s + bias;
+  Tensor p = torch::softmax(s, -1);
+  return attn_values(p, v, kern);
+}
+
+struct AttnW {
+  Tensor wqkv;  // [d, 3*HD] (self-attention)
+  Tensor wq;    // [d, HD]
+  Tensor wkv;   // [d, 2*HD]
+  Tensor wo;    // [HD, d]
+};
+struct MlpW {
+  Tensor wi;  // [d, 2*mlp] = [wi_0 | wi_1]
+  Tensor wo;  // [mlp, d]
+};
+struct EncLayer {
+  Tensor ln_attn, ln_mlp;
+  AttnW attn;
+  MlpW mlp;
+};
+struct DecLayer {
+  Tensor ln_self, ln_cross, ln_mlp;
+  AttnW self_attn, cross_attn;
+  MlpW mlp;
+};
+
+std::once_flag g_threads_once;
+std::atomic<int> g_threads{0};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+struct EncoderOutput::Impl {
+  Tensor x;  // [B, T, d]
+};
+
+EncoderOutput::EncoderOutput() = default;
+EncoderOutput::~EncoderOutput() = default;
+EncoderOutput::EncoderOutput(const EncoderOutput&) = default;
+EncoderOutput& EncoderOutput::operator=(const EncoderOutput&) = default;
+bool EncoderOutput::empty() const { return !impl || !impl->x.defined(); }
+int EncoderOutput::batch() const { return empty() ? 0 : int(impl->x.size(0)); }
+int EncoderOutput::frames() const { return empty() ? 0 : int(impl->x.size(1)); }
+int EncoderOutput::d_model() const { return empty() ? 0 : int(impl->x.size(2)); }
+std::vector<float> EncoderOutput::to_vector() const {
+  if (empty()) return {};
+  Tensor c = impl->x.contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+struct DecoderState::Impl {
+  std::vector<Tensor> self_k, self_v;    // [B, H, max_len, Dh] each, written in place
+  std::vector<Tensor> cross_k, cross_v;  // [B, H, T, Dh]
+  int batch = 0;
+  int pos = 0;
+  int max_len = 0;
+};
+
+DecoderState::DecoderState() = default;
+DecoderState::~DecoderState() = default;
+DecoderState::DecoderState(DecoderState&&) noexcept = default;
+DecoderState& DecoderState::operator=(DecoderState&&) noexcept = default;
+int DecoderState::batch() const { return impl ? impl->batch : 0; }
+int DecoderState::position() const { return impl ? impl->pos : 0; }
+int DecoderState::max_length() const { return impl ? impl->max_len : 0; }
+
+// ---------------------------------------------------------------------------
+struct Model::Impl {
+  ModelConfig cfg;
+  nlohmann::json raw, frontend, codec;
+  std::string dir, label, name;
+  Tensor in_proj, pe, enc_norm, embed, dec_norm, logits_w, null_mem;
+  std::vector<EncLayer> enc;
+  std::vector<DecLayer> dec;
+  mutable DecodeProfile* profile = nullptr;
+
+  int64_t H() const { return cfg.num_heads; }
+  int64_t Dh() const { return cfg.head_dim; }
+  int64_t HD() const { return int64_t(cfg.num_heads) * cfg.head_dim; }
+  double* prof(double DecodeProfile::*f) const { return profile ? &(profile->*f) : nullptr; }
+
+  Tensor mlp(const Tensor& h, const MlpW& w) const {
+    Tensor a = h.matmul(w.wi);
+    const int64_t m = cfg.mlp_dim;
+    return (torch::gelu(a.narrow(-1, 0, m), "tanh") * a.narrow(-1, m, m)).matmul(w.wo);
+  }
+
+  // Full (uncached) multi-head attention; xq [B,Lq,d], xkv [B,Lk,d].
+  Tensor mha_full(const Tensor& xq, const Tensor& xkv, const AttnW& w, bool self, const Tensor& bias) const {
+    const int64_t B = xq.size(0), Lq = xq.size(1), Lk = xkv.size(1);
+    Tensor q, k, v;
+    if (self) {
+      Tensor qkv = xq.matmul(w.wqkv).view({B, Lq, 3, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      q = qkv[0];
+      k = qkv[1];
+      v = qkv[2];
+    } else {
+      q = xq.matmul(w.wq).view({B, Lq, H(), Dh()}).permute({0, 2, 1, 3}).contiguous();
+      Tensor kv = xkv.matmul(w.wkv).view({B, Lk, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      k = kv[0];
+      v = kv[1];
+    }
+    Tensor o = attention_core(q, k, v, bias);  // [B,H,Lq,Dh]
+    return o.permute({0, 2, 1, 3}).reshape({B, Lq, HD()}).matmul(w.wo);
+  }
+
+  Tensor encode(const Tensor& mel) const {
+    const int64_t T = mel.size(1);
+    Tensor x = mel.matmul(in_proj) + pe.narrow(0, 0, T);
+    Tensor none;
+    for (const auto& L : enc) {
+      Tensor h = rms_norm(x, L.ln_attn);
+      x = x + mha_full(h, h, L.attn, true, none);
+      x = x + mlp(rms_norm(x, L.ln_mlp), L.mlp);
+    }
+    return rms_norm(x, enc_norm);
+  }
+
+  // Teacher-forced decoder: tokens [B, L] int64 -> logits [B, L, V].
+  Tensor decode_full(const Tensor& mem, const Tensor& tokens) const {
+    const int64_t B = tokens.size(0), L = tokens.size(1);
+    Tensor x = embed.index_select(0, tokens.reshape({-1})).view({B, L, cfg.d_model}) + pe.narrow(0, 0, L);
+    Tensor causal = torch::full({L, L}, -1e10f, torch::kFloat).triu(1);
+    Tensor none;
+    for (const auto& D : dec) {
+      Tensor h = rms_norm(x, D.ln_self);
+      x = x + mha_full(h, h, D.self_attn, true, causal);
+      h = rms_norm(x, D.ln_cross);
+      x = x + mha_full(h, mem, D.cross_attn, false, none);
+      x = x + mlp(rms_norm(x, D.ln_mlp), D.mlp);
+    }
+    return rms_norm(x, dec_norm).matmul(logits_w);
+  }
+
+  DecoderState::Impl start(const Tensor& mem, int max_len) const {
+    DecoderState::Impl st;
+    ScopedTime t(prof(&DecodeProfile::cross_kv_s));
+    const int64_t B = mem.size(0), T = mem.size(1);
+    st.batch = int(B);
+    st.max_len = max_len;
+    for (const auto& D : dec) {
+      Tensor kv = mem.matmul(D.cross_attn.wkv).view({B, T, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      st.cross_k.push_back(kv[0]);
+      st.cross_v.push_back(kv[1]);
+      st.self_k.push_back(torch::empty({B, H(), max_len, Dh()}, torch::kFloat));
+      st.self_v.push_back(torch::empty({B, H(), max_len, Dh()}, torch::kFloat));
+    }
+    return st;
+  }
+
+  // One cached decoder step: tokens [B] int64 -> logits [B, V].
+  Tensor step(DecoderState::Impl& st, const Tensor& tokens) const {
+    const int64_t B = st.batch;
+    const int pos = st.pos;
+    Tensor x;
+    {
+      ScopedTime t(prof(&DecodeProfile::embed_s));
+      x = embed.index_select(0, tokens) + pe[pos];  // [B, d]
+    }
+    Tensor none;
+    for (size_t l = 0; l < dec.size(); ++l) {
+      const DecLayer& D = dec[l];
+      {
+        ScopedTime t(prof(&DecodeProfile::self_attn_s));
+        Tensor qkv = rms_norm(x, D.ln_self).mm(D.self_attn.wqkv);  // [B, 3HD]
+        Tensor q = qkv.narrow(1, 0, HD()).reshape({B, H(), 1, Dh()});
+        st.self_k[l].select(2, pos).copy_(qkv.narrow(1, HD(), HD()).view({B, H(), Dh()}));
+        st.self_v[l].select(2, pos).copy_(qkv.narrow(1, 2 * HD(), HD()).view({B, H(), Dh()}));
+        Tensor o = attention_core(q, st.self_k[l].narrow(2, 0, pos + 1), st.self_v[l].narrow(2, 0, pos + 1), none);
+        x = x + o.reshape({B, HD()}).mm(D.self_attn.wo);
+      }
+      {
+        ScopedTime t(prof(&DecodeProfile::cross_attn_s));
+        Tensor q = rms_norm(x, D.ln_cross).mm(D.cross_attn.wq).view({B, H(), 1, Dh()});
+        Tensor o = attention_core(q, st.cross_k[l], st.cross_v[l], none);
+        x = x + o.reshape({B, HD()}).mm(D.cross_attn.wo);
+      }
+      {
+        ScopedTime t(prof(&DecodeProfile::mlp_s));
+        x = x + mlp(rms_norm(x, D.ln_mlp), D.mlp);
+      }
+    }
+    ScopedTime t(prof(&DecodeProfile::logits_s));
+    st.pos++;
+    return rms_norm(x, dec_norm).mm(logits_w);
+  }
+
+  void select(DecoderState::Impl& st, const Tensor& idx) const {
+    ScopedTime t(prof(&DecodeProfile::cache_s));
+    const int64_t nb = idx.size(0);
+    for (size_t l = 0; l < dec.size(); ++l) {
+      st.cross_k[l] = st.cross_k[l].index_select(0, idx);
+      st.cross_v[l] = st.cross_v[l].index_select(0, idx);
+      for (Tensor* c : {&st.self_k[l], &st.self_v[l]}) {
+        Tensor n = torch::empty({nb, H(), st.max_len, Dh()}, torch::kFloat);
+        if (st.pos > 0) n.narrow(2, 0, st.pos).copy_(c->narrow(2, 0, st.pos).index_select(0, idx));
+        *c = n;
+      }
+    }
+    st.batch = int(nb);
+  }
+};
+
+// ---------------------------------------------------------------------------
+Model::Model() : impl_(std::make_unique<Impl>()) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  const std::string st_path = (fs::path(dir) / "model.safetensors").string();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw ModelError("model: " + dir + ": not a model directory");
+  std::ifstream f(cfg_path, std::ios::binary);
+  if (!f) throw ModelError("model: " + cfg_path + ": cannot open");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(ss.str());
+  } catch (const std::exception& e) {
+    throw ModelError("model: " + cfg_path + ": invalid JSON: " + e.what());
+  }
+  // Fail on the config before reading a large weights file.
+  if (!cfg.is_object()) throw ModelError("model: " + cfg_path + ": not a JSON object");
+  SafetensorsFile file = read_safetensors(st_path);
+  std::unique_ptr<Model> m;
+  try {
+    m = from_tensors(cfg, file.tensors, st_path);
+  } catch (const Error& e) {
+    // Config problems name the config file, tensor problems the weights file.
+    const std::string msg = e.what(), pre = "model: config.json";
+    if (msg.rfind(pre, 0) == 0) throw ModelError("model: " + cfg_path + msg.substr(pre.size()));
+    throw ModelError(msg);
+  }
+  m->impl_->dir = dir;
+  return m;
+}
+
+std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
+                                           const std::map<std::string, SafetensorsTensor>& tensors,
+                                           const std::string& label) {
+  c10::InferenceMode guard;
+  std::unique_ptr<Model> model(new Model());
+  Impl& I = *model->impl_;
+  I.label = label;
+  const std::string cfg_label = "model: config.json";
+  if (!cfg_json.is_object()) throw ModelError(cfg_label + ": not a JSON object");
+  if (!cfg_json.contains("model_type") || cfg_json["model_type"] != "tunescribe-mt3")
+    throw ModelError(cfg_label + ": model_type is " +
+                     (cfg_json.contains("model_type") ? cfg_json["model_type"].dump() : std::string("missing")) +
+                     ", expected \"tunescribe-mt3\"");
+  if (!cfg_json.contains("format_version") || !cfg_json["format_version"].is_number_integer() ||
+      cfg_json["format_version"].get<int64_t>() != 1)
+    throw ModelError(cfg_label + ": format_version is " +
+                     (cfg_json.contains("format_version") ? cfg_json["format_version"].dump() : std::string("missing")) +
+                     ", this build reads format_version 1");
+  if (!cfg_json.contains("model")) throw ModelError(cfg_label + ": the \"model\" section is missing");
+  I.cfg = ModelConfig::from_json(cfg_json["model"]);
+  I.raw = cfg_json;
+  I.frontend = cfg_json.contains("frontend") ? cfg_json["frontend"] : nlohmann::json::object();
+  I.codec = cfg_json.contains("codec") ? cfg_json["codec"] : nlohmann::json::object();
+  if (!I.frontend.is_object()) throw ModelError(cfg_label + ": the \"frontend\" section is not an object");
+  if (!I.codec.is_object()) throw ModelError(cfg_label + ": the \"codec\" section is not an object");
+  if (I.frontend.contains("n_mels") && I.frontend["n_mels"].is_number_integer() &&
+      I.frontend["n_mels"].get<int64_t>() != I.cfg.input_depth)
+    throw ModelError(cfg_label + ": frontend.n_mels = " + I.frontend["n_mels"].dump() +
+                     " differs from model.input_depth = " + std::to_string(I.cfg.input_depth));
+  I.name = cfg_json.contains("name") && cfg_json["name"].is_string() ? cfg_json["name"].get<std::string>() : "";
+
+  const ModelConfig& c = I.cfg;
+  auto expected = expected_tensors(c);
+  std::map<std::string, Tensor> W;
+  for (const auto& e : expected) {
+    auto it = tensors.find(e.first);
+    if (it == tensors.end())
+      throw ModelError("model: " + label + ": missing tensor '" + e.first + "' (expected shape " + shape_str(e.second) + ")");
+    if (it->second.shape != e.second)
+      throw ModelError("model: " + label + ": tensor '" + e.first + "' has shape " + shape_str(it->second.shape) +
+                       ", expected " + shape_str(e.second));
+    if (int64_t(it->second.data.size()) != it->second.numel())
+      throw ModelError("model: " + label + ": tensor '" + e.first + "' data size disagrees with its shape");
+    W[e.first] = torch::from_blob(const_cast<float*>(it->second.data.data()), e.second, torch::kFloat).clone();
+  }
+  size_t unexpected = 0;
+  for (const auto& kv : tensors)
+    if (!W.count(kv.first) && kv.first != kNullMemoryTensor) ++unexpected;
+  if (unexpected) log_warn("model", label + ": " + std::to_string(unexpected) + " unexpected tensors ignored");
+  auto nm = tensors.find(kNullMemoryTensor);
+  if (nm != tensors.end()) {
+    std::vector<int64_t> want{1, c.d_model};
+    if (nm->second.shape != want)
+      throw ModelError("model: " + label + ": tensor '" + std::string(kNullMemoryTensor) + "' has shape " +
+                       shape_str(nm->second.shape) + ", expected " + shape_str(want));
+    I.null_mem = torch::from_blob(const_cast<float*>(nm->second.data.data()), want, torch::kFloat).clone();
+  }
+
+  auto attn = [&](const std::string& p) {
+    AttnW a;
+    Tensor q = W[p + "/query/kernel"], k = W[p + "/key/kernel"], v = W[p + "/value/kernel"];
+    a.wq = q;
+    a.wkv = torch::cat({k, v}, 1).contiguous();
+    a.wqkv = torch::cat({q, k, v}, 1).contiguous();
+    a.wo = W[p + "/out/kernel"];
+    return a;
+  };
+  auto mlp = [&](const std::string& p) {
+    MlpW m;
+    m.wi = torch::cat({W[p + "/wi_0/kernel"], W[p + "/wi_1/kernel"]}, 1).contiguous();
+    m.wo = W[p + "/wo/kernel"];
+    return m;
+  };
+  I.in_proj = W["target/encoder/continuous_inputs_projection/kernel"];
+  for (int i = 0; i < c.num_encoder_layers; ++i) {
+    const std::string p = "target/encoder/layers_" + std::to_string(i);
+    EncLayer L;
+    L.ln_attn = W[p + "/pre_attention_layer_norm/scale"];
+    L.attn = attn(p + "/attention");
+    L.attn.wq = Tensor();
+    L.attn.wkv = Tensor();
+    L.ln_mlp = W[p + "/pre_mlp_layer_norm/scale"];
+    L.mlp = mlp(p + "/mlp");
+    I.enc.push_back(std::move(L));
+  }
+  I.enc_norm = W["target/encoder/encoder_norm/scale"];
+  I.embed = W["target/decoder/token_embedder/embedding"];
+  for (int i = 0; i < c.num_decoder_layers; ++i) {
+    const std::string p = "target/decoder/layers_" + std::to_string(i);
+    DecLayer L;
+    L.ln_self = W[p + "/pre_self_attention_layer_norm/scale"];
+    L.self_attn = attn(p + "/self_attention");
+    L.self_attn.wq = Tensor();
+    L.self_attn.wkv = Tensor();
+    L.ln_cross = W[p + "/pre_cross_attention_layer_norm/scale"];
+    L.cross_attn = attn(p + "/encoder_decoder_attention");
+    L.cross_attn.wqkv = Tensor();
+    L.ln_mlp = W[p + "/pre_mlp_layer_norm/scale"];
+    L.mlp = mlp(p + "/mlp");
+    I.dec.push_back(std::move(L));
+  }
+  I.dec_norm = W["target/decoder/decoder_norm/scale"];
+  I.logits_w = W["target/decoder/logits_dense/kernel"];
+
+  // Fixed sinusoidal positions, [sin | cos], denominator d/2 - 1, computed in double.
+  const int half = c.d_model / 2;
+  std::vector<float> pe(size_t(c.max_positions) * c.d_model);
+  const double scale = half > 1 ? -std::log(10000.0) / double(half - 1) : 0.0;
+  for (int p = 0; p < c.max_positions; ++p)
+    for (int i = 0; i < half; ++i) {
+      const double a = double(p) * std::exp(double(i) * scale);
+      pe[size_t(p) * c.d_model + i] = float(std::sin(a));
+      pe[size_t(p) * c.d_model + half + i] = float(std::cos(a));
+    }
+  I.pe = torch::from_blob(pe.data(), {c.max_positions, c.d_model}, torch::kFloat).clone();
+  return model;
+}
+
+const ModelConfig& Model::config() const { return impl_->cfg; }
+const nlohmann::json& Model::raw_config() const { return impl_->raw; }
+const nlohmann::json& Model::frontend_json() const { return impl_->frontend; }
+const nlohmann::json& Model::codec_json() const { return impl_->codec; }
+std::string Model::name() const { return impl_->name; }
+const std::string& Model::dir() const { return impl_->dir; }
+bool Model::has_null_memory() const { return impl_->null_mem.defined(); }
+void Model::set_profile(DecodeProfile* profile) const { impl_->profile = profile; }
+
+EncoderOutput Model::encode(const float* mel, int batch, int frames) const {
+  const ModelConfig& c = impl_->cfg;
+  if (batch < 1) throw InputError("model: encode: batch = " + std::to_string(batch) + " must be >= 1");
+  if (frames < 1 || frames > c.max_positions)
+    throw InputError("model: encode: frames = " + std::to_string(frames) + " is not within [1, " +
+                     std::to_string(c.max_positions) + "]");
+  c10::InferenceMode guard;
+  ScopedTime t(impl_->prof(&DecodeProfile::encoder_s));
+  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
+  EncoderOutput out;
+  out.impl = std::make_shared<EncoderOutput::Impl>();
+  out.impl->x = impl_->encode(x);
+  return out;
+}
+
+EncoderOutput Model::null_memory(int batch) const {
+  if (!has_null_memory()) throw ModelError("model: " + impl_->label + ": this model has no null_memory tensor");
+  if (batch < 1) throw InputError("model: null_memory: batch = " + std::to_string(batch) + " must be >= 1");
+  c10::InferenceMode guard;
+  EncoderOutput out;
+  out.impl = std::make_shared<EncoderOutput::Impl>();
+  out.impl->x = impl_->null_mem.unsqueeze(0).expand({batch, 1, impl_->cfg.d_model}).contiguous();
+  return out;
+}
+
+static void check_enc(const EncoderOutput& enc, const ModelConfig& c) {
+  if (enc.empty()) throw InputError("model: decode: empty encoder output");
+  if (enc.d_model() != c.d_model) throw InputError("model: decode: encoder output is from another model");
+}
+
+std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int max_steps,
+                                                   const GreedyOptions& opts) const {
+  const ModelConfig& c = impl_->cfg;
+  check_enc(enc, c);
+  if (max_steps < 1 || max_steps > c.max_positions)
+    throw InputError("model: decode: max_steps = " + std::to_string(max_steps) + " is not within [1, " +
+                     std::to_string(c.max_positions) + "]");
+  c10::InferenceMode guard;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int B = enc.batch();
+  std::vector<std::vector<int>> out(static_cast<size_t>(B));
+  std::vector<char> done(static_cast<size_t>(B), 0);
+  if (!opts.use_cache) {
+    Tensor tokens = torch::zeros({B, 1}, torch::kLong);
+    for (int s = 0; s < max_steps; ++s) {
+      Tensor next = impl_->decode_full(enc.impl->x, tokens).select(1, s).argmax(-1);
+      auto acc = next.accessor<int64_t, 1>();
+      bool all = true;
+      for (int b = 0; b < B; ++b) {
+        if (!done[b]) {
+          out[b].push_back(int(acc[b]));
+          if (acc[b] == opts.eos_id) done[b] = 1;
+        }
+        all = all && done[b];
+      }
+      if (all) break;
+      tokens = torch::cat({tokens, next.unsqueeze(1)}, 1);
+    }
+    return out;
+  }
+  DecoderState::Impl st = impl_->start(enc.impl->x, max_steps);
+  std::vector<int> active(static_cast<size_t>(B));
+  for (int b = 0; b < B; ++b) active[b] = b;
+  Tensor tokens = torch::zeros({B}, torch::kLong);
+  for (int s = 0; s < max_steps; ++s) {
+    Tensor next = impl_->step(st, tokens).argmax(-1);
+    if (impl_->profile) impl_->profile->steps++;
+    auto acc = next.accessor<int64_t, 1>();
+    std::vector<int64_t> keep_rows;
+    std::vector<int> keep_items;
+    for (size_t i = 0; i < active.size(); ++i) {
+      const int b = active[i];
+      if (done[b]) continue;
+      out[b].push_back(int(acc[i]));
+      if (impl_->profile) impl_->profile->tokens++;
+      if (acc[i] == opts.eos_id)
+        done[b] = 1;
+      else {
+        keep_rows.push_back(int64_t(i));
+        keep_items.push_back(b);
+      }
+    }
+    if (keep_rows.empty() || s + 1 == max_steps) break;
+    if (opts.shrink_batch && keep_rows.size() < active.size()) {
+      Tensor idx = torch::tensor(keep_rows, torch::kLong);
+      impl_->select(st, idx);
+      tokens = next.index_select(0, idx);
+      active = keep_items;
+    } else {
+      tokens = next;
+    }
+  }
+  if (impl_->profile)
+    impl_->profile->total_decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::vector<float> Model::decoder_logits(const EncoderOutput& enc, const std::vector<std::vector<int>>& inputs) const {
+  const ModelConfig& c = impl_->cfg;
+  check_enc(enc, c);
+  if (int(inputs.size()) != enc.batch()) throw InputError("model: decoder_logits: batch size mismatch");
+  const size_t L = inputs.empty() ? 0 : inputs[0].size();
+  if (L < 1 || int(L) > c.max_positions) throw InputError("model: decoder_logits: bad input length");
+  std::vector<int64_t> flat;
+  for (const auto& row : inputs) {
+    if (row.size() != L) throw InputError("model: decoder_logits: rows differ in length");
+    for (int t : row) {
+      if (t < 0 || t >= c.vocab_size) throw InputError("model: decoder_logits: token id " + std::to_string(t) + " out of range");
+      flat.push_back(t);
+    }
+  }
+  c10::InferenceMode guard;
+  Tensor tokens = torch::tensor(flat, torch::kLong).view({int64_t(inputs.size()), int64_t(L)});
+  Tensor lg = impl_->decode_full(enc.impl->x, tokens).contiguous();
+  return std::vector<float>(lg.data_ptr<float>(), lg.data_ptr<float>() + lg.numel());
+}
+
+DecoderState Model::start_decoding(const EncoderOutput& enc, int max_length) const {
+  const ModelConfig& c = impl_->cfg;
+  check_enc(enc, c);
+  if (max_length < 1 || max_length > c.max_positions)
+    throw InputError("model: decode: max_length = " + std::to_string(max_length) + " is not within [1, " +
+                     std::to_string(c.max_positions) + "]");
+  c10::InferenceMode guard;
+  DecoderState st;
+  st.impl = std::make_unique<DecoderState::Impl>(impl_->start(enc.impl->x, max_length));
+  return st;
+}
+
+std::vector<float> Model::step(DecoderState& state, const std::vector<int>& tokens) const {
+  if (!state.impl) throw InputError("model: step: decoder state not started");
+  DecoderState::Impl& st = *state.impl;
+  if (int(tokens.size()) != st.batch)
+    throw InputError("model: step: got " + std::to_string(tokens.size()) + " tokens for a batch of " +
+                     std::to_string(st.batch));
+  if (st.pos >= st.max_len) throw InputError("model: step: decoder state is full (" + std::to_string(st.max_len) + " positions)");
+  std::vector<int64_t> ids;
+  for (int t : tokens) {
+    if (t < 0 || t >= impl_->cfg.vocab_size) throw InputError("model: step: token id " + std::to_string(t) + " out of range");
+    ids.push_back(t);
+  }
+  c10::InferenceMode guard;
+  Tensor lg = impl_->step(st, torch::tensor(ids, torch::kLong)).contiguous();
+  return std::vector<float>(lg.data_ptr<float>(), lg.data_ptr<float>() + lg.numel());
+}
+
+void Model::select_items(DecoderState& state, const std::vector<int>& items) const {
+  if (!state.impl) throw InputError("model: select_items: decoder state not started");
+  std::vector<int64_t> idx;
+  for (int i : items) {
+    if (i < 0 || i >= state.impl->batch) throw InputError("model: select_items: item " + std::to_string(i) + " out of range");
+    idx.push_back(i);
+  }
+  if (idx.empty()) throw InputError("model: select_items: no items left");
+  c10::InferenceMode guard;
+  impl_->select(*state.impl, torch::tensor(idx, torch::kLong));
+}
+
+// ---------------------------------------------------------------------------
+void set_model_threads(int n_threads) {
+  if (n_threads < 1) throw ConfigError("model: threads = " + std::to_string(n_threads) + " must be >= 1");
+  bool first = false;
+  std::call_once(g_threads_once, [&] {
+    first = true;
+    try {
+      at::set_num_interop_threads(1);
+    } catch (const std::exception&) {
+      // inter-op pool already started (another component used torch first): keep it
+    }
+    torch::set_num_threads(n_threads);
+    g_threads = n_threads;
+  });
+  if (!first && n_threads != g_threads.load())
+    log_warn("model", "threads already set to " + std::to_string(g_threads.load()) + "; ignoring " +
+                          std::to_string(n_threads));
+}
+
+int model_threads() { return g_threads.load() > 0 ? g_threads.load() : torch::get_num_threads(); }
+
+void set_attention_kernel(const std::string& name) {
+  for (AttnKernel k : {AttnKernel::Auto, AttnKernel::Matmul, AttnKernel::Bmm, AttnKernel::MulSum, AttnKernel::Loop})
+    if (name == kernel_name(k)) {
+      g_attn_kernel = int(k);
+      return;
+    }
+  throw ConfigError("model: attention kernel '" + name + "' is not one of auto, matmul, bmm, mulsum, loop");
+}
+
+std::string attention_kernel() { return kernel_name(AttnKernel(g_attn_kernel.load())); }
+
+}  // namespace tunescribe

@@ -1,0 +1,158 @@
+// model_config.cpp — ModelConfig, the expected parameter tree and random
+// weights (no libtorch in this file).
+#include <cmath>
+#include <random>
+
+#include "tunescribe/errors.h"
+#include "tunescribe/model.h"
+
+namespace tunescribe {
+
+const char* const kNullMemoryTensor = "target/decoder/null_memory";
+
+namespace {
+
+void check_range(const char* field, int value, int lo, int hi) {
+  if (value < lo || value > hi)
+    throw ConfigError(std::string("model: config.json: model.") + field + " = " + std::to_string(value) +
+                      " is not within [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+  check_range("d_model", d_model, 4, 16384);
+  if (d_model % 2)
+    throw ConfigError("model: config.json: model.d_model = " + std::to_string(d_model) + " must be even");
+  check_range("num_heads", num_heads, 1, 256);
+  check_range("head_dim", head_dim, 1, 1024);
+  check_range("mlp_dim", mlp_dim, 1, 65536);
+  check_range("num_encoder_layers", num_encoder_layers, 0, 128);
+  check_range("num_decoder_layers", num_decoder_layers, 1, 128);
+  check_range("input_depth", input_depth, 1, 16384);
+  check_range("vocab_size", vocab_size, 128, 1 << 20);
+  if (vocab_size % 128)
+    throw ConfigError("model: config.json: model.vocab_size = " + std::to_string(vocab_size) +
+                      " must be a multiple of 128 (embedding rows)");
+  check_range("max_positions", max_positions, 2, 65536);
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  return {{"d_model", d_model},
+          {"num_heads", num_heads},
+          {"head_dim", head_dim},
+          {"mlp_dim", mlp_dim},
+          {"num_encoder_layers", num_encoder_layers},
+          {"num_decoder_layers", num_decoder_layers},
+          {"input_depth", input_depth},
+          {"vocab_size", vocab_size},
+          {"max_positions", max_positions}};
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw ConfigError("model: config.json: the \"model\" section is not an object");
+  ModelConfig c;
+  auto get = [&](const char* key, int& out) {
+    if (!j.contains(key)) throw ConfigError(std::string("model: config.json: model.") + key + " is missing");
+    const auto& v = j[key];
+    if (!v.is_number_integer())
+      throw ConfigError(std::string("model: config.json: model.") + key + " = " + v.dump() + " is not an integer");
+    int64_t x = v.get<int64_t>();
+    if (x < -(int64_t(1) << 30) || x > (int64_t(1) << 30))
+      throw ConfigError(std::string("model: config.json: model.") + key + " = " + v.dump() + " is out of range");
+    out = int(x);
+  };
+  get("d_model", c.d_model);
+  get("num_heads", c.num_heads);
+  get("head_dim", c.head_dim);
+  get("mlp_dim", c.mlp_dim);
+  get("num_encoder_layers", c.num_encoder_layers);
+  get("num_decoder_layers", c.num_decoder_layers);
+  get("input_depth", c.input_depth);
+  get("vocab_size", c.vocab_size);
+  get("max_positions", c.max_positions);
+  c.validate();
+  return c;
+}
+
+int64_t ModelConfig::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& t : expected_tensors(*this)) {
+    int64_t k = 1;
+    for (int64_t s : t.second) k *= s;
+    n += k;
+  }
+  return n;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& c) {
+  const int64_t d = c.d_model, hd = int64_t(c.num_heads) * c.head_dim, m = c.mlp_dim, v = c.vocab_size;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) { out.emplace_back(name, std::move(shape)); };
+  auto attn = [&](const std::string& p) {
+    add(p + "/query/kernel", {d, hd});
+    add(p + "/key/kernel", {d, hd});
+    add(p + "/value/kernel", {d, hd});
+    add(p + "/out/kernel", {hd, d});
+  };
+  auto mlp = [&](const std::string& p) {
+    add(p + "/wi_0/kernel", {d, m});
+    add(p + "/wi_1/kernel", {d, m});
+    add(p + "/wo/kernel", {m, d});
+  };
+  add("target/encoder/continuous_inputs_projection/kernel", {c.input_depth, d});
+  for (int i = 0; i < c.num_encoder_layers; ++i) {
+    const std::string p = "target/encoder/layers_" + std::to_string(i);
+    add(p + "/pre_attention_layer_norm/scale", {d});
+    attn(p + "/attention");
+    add(p + "/pre_mlp_layer_norm/scale", {d});
+    mlp(p + "/mlp");
+  }
+  add("target/encoder/encoder_norm/scale", {d});
+  add("target/decoder/token_embedder/embedding", {v, d});
+  for (int i = 0; i < c.num_decoder_layers; ++i) {
+    const std::string p = "target/decoder/layers_" + std::to_string(i);
+    add(p + "/pre_self_attention_layer_norm/scale", {d});
+    attn(p + "/self_attention");
+    add(p + "/pre_cross_attention_layer_norm/scale", {d});
+    attn(p + "/encoder_decoder_attention");
+    add(p + "/pre_mlp_layer_norm/scale", {d});
+    mlp(p + "/mlp");
+  }
+  add("target/decoder/decoder_norm/scale", {d});
+  add("target/decoder/logits_dense/kernel", {d, v});
+  return out;
+}
+
+std::map<std::string, SafetensorsTensor> random_model_tensors(const ModelConfig& cfg, uint64_t seed,
+                                                              bool with_null_memory) {
+  cfg.validate();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::map<std::string, SafetensorsTensor> out;
+  auto fill = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    SafetensorsTensor t;
+    t.shape = shape;
+    t.dtype = "F32";
+    t.data.resize(size_t(t.numel()));
+    auto ends_with = [&](const char* s) {
+      std::string suf(s);
+      return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    if (ends_with("/scale")) {
+      for (auto& x : t.data) x = 1.0f + 0.1f * normal(rng);
+    } else if (ends_with("/embedding") || ends_with("null_memory")) {
+      for (auto& x : t.data) x = normal(rng);
+    } else {
+      float sd = 1.0f / std::sqrt(float(shape[0]));
+      if (ends_with("/query/kernel")) sd /= std::sqrt(float(cfg.head_dim));
+      for (auto& x : t.data) x = sd * normal(rng);
+    }
+    out.emplace(name, std::move(t));
+  };
+  for (const auto& e : expected_tensors(cfg)) fill(e.first, e.second);
+  if (with_null_memory) fill(kNullMemoryTensor, {1, cfg.d_model});
+  return out;
+}
+
+}  // namespace tunescribe
