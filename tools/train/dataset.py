@@ -61,6 +61,9 @@ class Shard:
         self.offsets = z["token_offsets"]
         self.excerpt_segments = self.meta["excerpt_segments"]
         self.n_segments = len(self.offsets) - 1
+        # segments whose targets the codec had to truncate (> max tokens) are never used
+        trunc = z["truncated"] if "truncated" in z.files else np.zeros(self.n_segments, np.uint8)
+        self.usable = [s for s in range(self.n_segments) if not trunc[s]]
         self.path = path
 
     def segment_tokens(self, s: int) -> np.ndarray:
@@ -205,7 +208,7 @@ class ShardStream(torch.utils.data.IterableDataset):
             mine = order[wid::nw] or order[:1]
             for g in range(0, len(mine), self.shards_in_memory):
                 shards = [Shard(p) for p in mine[g:g + self.shards_in_memory]]
-                items = [(si, s) for si, sh in enumerate(shards) for s in range(sh.n_segments)]
+                items = [(si, s) for si, sh in enumerate(shards) for s in sh.usable]
                 for j in rng.permutation(len(items)):
                     si, s = items[j]
                     ex = shards[si].example(s, rng, self.augment)
@@ -235,7 +238,7 @@ def fixed_examples(root: str, split: str, max_examples: int, seed: int = 0) -> L
     rng = np.random.default_rng(seed)
     for p in paths:
         sh = Shard(p)
-        for s in range(sh.n_segments):
+        for s in sh.usable:
             out.append(sh.example(s, rng, None))
     idx = np.random.default_rng(seed).permutation(len(out))[:max_examples]
     return [out[i] for i in sorted(idx)]

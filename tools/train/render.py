@@ -218,9 +218,11 @@ def trim_overlaps(notes_with_prog):
 # --------------------------------------------------------------------------------------------
 # one job
 
-def export_tokens(tunescribe_bin: str, midi_path: str, codec_args):
-    """Runs `tunescribe tokens FILE --segment-frames 256 [codec args]` -> list of token lists."""
-    cmd = [tunescribe_bin, "tokens", midi_path, "--segment-frames", str(SEGMENT_FRAMES)] + list(codec_args)
+def export_tokens(tunescribe_bin: str, midi_path: str, codec_args, duration_s: float):
+    """Runs `tunescribe tokens FILE --segment-frames 256 --duration-s D [codec args]`
+    -> (list of token lists, list of truncated flags, the JSON document without its segments)."""
+    cmd = [tunescribe_bin, "tokens", midi_path, "--segment-frames", str(SEGMENT_FRAMES),
+           "--duration-s", "%.6f" % duration_s] + list(codec_args)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     doc = None
     for line in out.splitlines():
@@ -230,13 +232,16 @@ def export_tokens(tunescribe_bin: str, midi_path: str, codec_args):
             break
     if doc is None:
         doc = json.loads(out)
-    segs = doc.get("segments", doc.get("tokens"))
-    result = []
-    for s in segs:
-        if isinstance(s, dict):
-            s = s.get("tokens", s.get("ids"))
-        result.append([int(t) for t in s])
-    return result
+    segs = doc.pop("segments")
+    result, truncated = [], []
+    for k, s in enumerate(segs):
+        expect = k * SEGMENT_SAMPLES
+        if s.get("start_sample", expect) != expect:
+            raise RuntimeError("render: %s: codec segment %d starts at sample %s, expected %d" % (
+                midi_path, k, s.get("start_sample"), expect))
+        result.append([int(t) for t in s["tokens"]])
+        truncated.append(bool(s.get("truncated", False)))
+    return result, truncated, doc
 
 
 def render_job(job: dict, opts: dict) -> dict:
@@ -363,8 +368,9 @@ def render_job(job: dict, opts: dict) -> dict:
 
 
 def tokens_for_job(tunescribe_bin, midi_path, codec_args, n_ex):
-    segs = export_tokens(tunescribe_bin, midi_path, codec_args)
-    flat, offsets = [], [0]
+    duration_s = n_ex * (EXCERPT_SEGMENTS + GAP_SEGMENTS) * SEGMENT_S
+    segs, trunc, doc = export_tokens(tunescribe_bin, midi_path, codec_args, duration_s)
+    flat, offsets, flags = [], [0], []
     for i in range(n_ex):
         s0 = i * (EXCERPT_SEGMENTS + GAP_SEGMENTS)
         for s in range(s0, s0 + EXCERPT_SEGMENTS):
@@ -372,7 +378,12 @@ def tokens_for_job(tunescribe_bin, midi_path, codec_args, n_ex):
                 raise RuntimeError("render: %s: codec returned %d segments, need %d" % (midi_path, len(segs), s + 1))
             flat += segs[s]
             offsets.append(len(flat))
-    return {"tokens": np.asarray(flat, dtype=np.int32), "token_offsets": np.asarray(offsets, dtype=np.int64)}
+            flags.append(trunc[s])
+    info = {k: doc.get(k) for k in ("vocab_size", "embedding_rows", "codec", "num_notes", "canonicalized",
+                                    "truncated_segments")}
+    return {"tokens": np.asarray(flat, dtype=np.int32), "token_offsets": np.asarray(offsets, dtype=np.int64),
+            "truncated": np.asarray(flags, dtype=np.uint8),
+            "codec_info": np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)}
 
 
 def summary_line(meta, path, root):
