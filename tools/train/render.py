@@ -253,6 +253,8 @@ def render_job(job: dict, opts: dict) -> dict:
     rng = random.Random(seed_of(opts["seed"], job["key"]))
     soundfonts = VALIDATION_SOUNDFONTS if job["split"] == "validation" else TRAIN_SOUNDFONTS
     soundfont = rng.choice(soundfonts)
+    if opts.get("soundfont"):  # testing only (smoke test): one fixed soundfont for every split
+        soundfont = opts["soundfont"]
     excerpts = []
     for (pid, corpus, path, k, n_k) in job["items"]:
         parts, info = make_excerpt(rng, corpus, path, k, n_k)
@@ -468,6 +470,9 @@ def main():
     ap.add_argument("--codec-arg", action="append", default=[], help="extra argument for `tunescribe tokens`")
     ap.add_argument("--retokenize", metavar="ROOT", help="recompute targets of existing shards")
     ap.add_argument("--tmp", default=None)
+    ap.add_argument("--soundfont", default=None,
+                    help="TESTING ONLY: use this soundfont for every job (the smoke test renders its tiny "
+                         "validation split with TimGM6mb to stay fast; real validation uses MuseScore General)")
     ap.add_argument("--audio-format", choices=["flac", "vorbis"], default="flac",
                     help="flac: lossless, ~73 MB per audio hour; vorbis: lossy, ~15 MB per hour")
     args = ap.parse_args()
@@ -489,7 +494,7 @@ def main():
     opts = {"out": args.out, "seed": args.seed, "shared": shared, "tunescribe": tbin,
             "codec_args": args.codec_arg, "mix_prob": args.mix_prob,
             "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp,
-            "audio_format": args.audio_format}
+            "audio_format": args.audio_format, "soundfont": args.soundfont}
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     done = audio = synth = 0.0

@@ -42,7 +42,9 @@ import features  # noqa: E402
 import mt3_model as M  # noqa: E402
 
 SIZES = {
-    # ~0.3 M parameters: CI smoke test
+    # ~0.1 M parameters: the CI smoke test (seconds per 10 steps on 2 cores)
+    "micro": dict(d_model=32, num_heads=2, head_dim=16, mlp_dim=64, num_encoder_layers=1, num_decoder_layers=1),
+    # ~0.4 M
     "tiny": dict(d_model=64, num_heads=2, head_dim=32, mlp_dim=128, num_encoder_layers=2, num_decoder_layers=2),
     # ~5 M
     "small": dict(d_model=256, num_heads=4, head_dim=64, mlp_dim=768, num_encoder_layers=4, num_decoder_layers=4),
