@@ -250,6 +250,7 @@ def render_job(job: dict, opts: dict) -> dict:
     if os.path.exists(final):
         return {"key": job["key"], "skipped": True}
     t_start = time.time()
+    cpu0 = os.times()
     rng = random.Random(seed_of(opts["seed"], job["key"]))
     soundfonts = VALIDATION_SOUNDFONTS if job["split"] == "validation" else TRAIN_SOUNDFONTS
     soundfont = rng.choice(soundfonts)
@@ -354,6 +355,9 @@ def render_job(job: dict, opts: dict) -> dict:
         else:
             meta["tokens"] = False
         meta["render_wall_s"] = round(time.time() - t_start, 3)
+        cpu1 = os.times()
+        cpu_s = sum(cpu1[:4]) - sum(cpu0[:4])  # this worker + its fluidsynth/tunescribe children
+        meta["render_cpu_s"] = round(cpu_s, 3)
         meta["synth_wall_s"] = round(synth_s, 3)
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         os.makedirs(out_dir, exist_ok=True)
@@ -364,7 +368,7 @@ def render_job(job: dict, opts: dict) -> dict:
             json.dump(summary_line(meta, final, opts["out"]), f)
         os.replace(final[:-4] + ".json.tmp", final[:-4] + ".json")
         return {"key": job["key"], "audio_s": meta["audio_s"], "wall_s": meta["render_wall_s"],
-                "synth_s": synth_s, "bytes": os.path.getsize(final)}
+                "synth_s": synth_s, "cpu_s": cpu_s, "bytes": os.path.getsize(final)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -497,7 +501,7 @@ def main():
             "audio_format": args.audio_format, "soundfont": args.soundfont}
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
-    done = audio = synth = 0.0
+    done = audio = synth = cpu = 0.0
     nbytes = 0
     errors = 0
     work = [(j, opts) for j in jobs]
@@ -515,6 +519,7 @@ def main():
         if not r.get("skipped"):
             audio += r["audio_s"]
             synth += r["synth_s"]
+            cpu += r["cpu_s"]
             nbytes += r["bytes"]
         el = time.time() - t0
         print("\r[render] %d/%d jobs  %.0f s audio  %.1f audio-s/s  %.1f MB" % (
@@ -525,6 +530,7 @@ def main():
     stats = {"jobs": len(jobs), "errors": errors, "audio_s": round(audio, 1), "wall_s": round(el, 1),
              "workers": args.workers, "audio_s_per_s": round(audio / max(el, 1e-9), 2),
              "audio_s_per_s_per_worker": round(audio / max(el, 1e-9) / args.workers, 2),
+             "cpu_s": round(cpu, 1), "audio_s_per_cpu_s": round(audio / max(cpu, 1e-9), 1),
              "bytes": nbytes, "mb_per_audio_hour": round(nbytes / 1e6 / max(audio / 3600, 1e-9), 1),
              "manifest_lines": n}
     print(json.dumps(stats))
