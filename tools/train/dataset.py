@@ -21,7 +21,6 @@ noise impulse response, RT60 0.15-1.6 s, pre-delay, wet 10-60 %, convolved with 
 excerpt before the segment so tails enter realistically), additive noise (white / pink / brown,
 SNR 10-45 dB) and a hum component. Labels stay true: none of these moves, adds or removes notes.
 """
-import io
 import json
 import math
 import os
@@ -29,8 +28,9 @@ import random
 from typing import Dict, List
 
 import numpy as np
-import soundfile as sf
 import torch
+
+import audio_codec
 
 SEGMENT_SAMPLES = 32768
 SAMPLE_RATE = 16000
@@ -54,7 +54,7 @@ class Shard:
         if not self.meta.get("tokens"):
             raise ValueError("dataset: %s: shard has no targets (run render.py --retokenize)" % path)
         key = "audio" if "audio" in z.files else "audio_flac"
-        audio, sr = sf.read(io.BytesIO(bytes(z[key])), dtype="float32")
+        audio, sr = audio_codec.decode(z[key].tobytes())
         assert sr == SAMPLE_RATE
         self.audio = audio
         self.tokens = z["tokens"]

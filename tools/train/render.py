@@ -68,7 +68,25 @@ EXCERPT_SEGMENTS = 8                            # 16.384 s
 GAP_SEGMENTS = 1
 
 TRAIN_SOUNDFONTS = ["/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2"]
-VALIDATION_SOUNDFONTS = ["/usr/share/sounds/sf3/MuseScore_General.sf3"]
+# MuseScore General (Debian musescore-general-soundfont): validation only, never for training.
+VALIDATION_SOUNDFONT_CANDIDATES = ["/usr/share/sounds/sf3/MuseScore_General.sf3",
+                                   "/usr/share/sounds/sf3/MuseScore_General_Full.sf3"]
+
+
+def validation_soundfonts():
+    found = [p for p in VALIDATION_SOUNDFONT_CANDIDATES if os.path.exists(p)]
+    if not found:
+        raise FileNotFoundError("render: MuseScore General soundfont not found (apt-get install "
+                                "musescore-general-soundfont): " + ", ".join(VALIDATION_SOUNDFONT_CANDIDATES))
+    return found[:1]
+
+
+def check_training_soundfont(path):
+    """Refuses a training soundfont that is (or links to) the reserved validation soundfont."""
+    real = os.path.realpath(path)
+    reserved = {os.path.realpath(p) for p in VALIDATION_SOUNDFONT_CANDIDATES if os.path.exists(p)}
+    if real in reserved or "musescore" in os.path.basename(real).lower():
+        raise ValueError("render: %s is the validation soundfont; never train on it" % path)
 
 # GM programs (0-based) per role, with weights.
 PALETTES = {
@@ -252,10 +270,12 @@ def render_job(job: dict, opts: dict) -> dict:
     t_start = time.time()
     cpu0 = os.times()
     rng = random.Random(seed_of(opts["seed"], job["key"]))
-    soundfonts = VALIDATION_SOUNDFONTS if job["split"] == "validation" else TRAIN_SOUNDFONTS
+    soundfonts = validation_soundfonts() if job["split"] == "validation" else TRAIN_SOUNDFONTS
     soundfont = rng.choice(soundfonts)
     if opts.get("soundfont"):  # testing only (smoke test): one fixed soundfont for every split
         soundfont = opts["soundfont"]
+    if job["split"] == "train":
+        check_training_soundfont(soundfont)
     excerpts = []
     for (pid, corpus, path, k, n_k) in job["items"]:
         parts, info = make_excerpt(rng, corpus, path, k, n_k)

@@ -56,7 +56,8 @@ print("train ce: first %.3f -> last %.3f over %d steps" % (first, last, tr[-1]["
 assert tr[-1]["step"] == 45, "resume did not reach step 45"
 assert last < 0.75 * first, "loss did not fall enough"
 assert len(ev) == 2 and ev[-1]["val_loss"] < ev[0]["val_loss"] * 1.05, ev
-ckpt = torch.load(os.path.join(T, "run", "checkpoint.pt"), map_location="cpu")
+import train as TR
+ckpt = TR.load_checkpoint(os.path.join(T, "run", "checkpoint.pt"))
 model, cfg = M.load_model(os.path.join(T, "export"))
 ref = M.MT3Model(M.ModelConfig.from_dict(cfg["model"]))
 ref.load_state_dict(ckpt["model"])

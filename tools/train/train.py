@@ -56,6 +56,14 @@ SIZES = {
 }
 
 
+def load_checkpoint(path):
+    """torch.load of our own checkpoint (it holds RNG states, so not weights-only on torch >= 2.6)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # torch < 1.13 has no weights_only
+        return torch.load(path, map_location="cpu")
+
+
 def codec_sizes(codec: dict):
     """(num_classes, vocab_size, embedding_rows, prefix_end_id) for a codec config (mt3.md §2.1/2.2)."""
     v = int(codec["num_velocity_bins"])
@@ -273,7 +281,7 @@ def main():
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     log_path = os.path.join(args.run, "log.jsonl")
 
-    ckpt = torch.load(ckpt_path, map_location="cpu") if os.path.exists(ckpt_path) else None
+    ckpt = load_checkpoint(ckpt_path) if os.path.exists(ckpt_path) else None
     if ckpt:
         run_cfg = ckpt["run_config"]
         print("[train] resuming %s at step %d" % (ckpt_path, ckpt["step"]), file=sys.stderr)
@@ -334,7 +342,8 @@ def main():
                            augment=None if args.no_augment else D.Augment(),
                            max_target_len=args.max_target_len)
     loader = torch.utils.data.DataLoader(stream, batch_size=args.batch_size, collate_fn=D.collate,
-                                         num_workers=args.workers, persistent_workers=args.workers > 0)
+                                         num_workers=args.workers, persistent_workers=args.workers > 0,
+                                         pin_memory=device.type == "cuda")
     val = []
     if D.list_shards(args.data, "validation"):
         val = D.fixed_examples(args.data, "validation", args.eval_examples, seed=args.seed)
@@ -427,7 +436,7 @@ def main():
         plot_curve(log_path, args.plot)
     if args.export:
         model.eval()
-        export(model, run_cfg, torch.load(ckpt_path, map_location="cpu"), args)
+        export(model, run_cfg, load_checkpoint(ckpt_path), args)
 
 
 def export(model, run_cfg, ckpt, args):
