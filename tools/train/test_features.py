@@ -15,6 +15,8 @@ Checks:
      (changing the next segment's samples never changes this segment); DC row zero; the mel
      filters 1 and 10 are all-zero (spec §1.2); bf16 autocast on the caller's side does not change
      the result.
+  4. the committed C++ front-end fixtures (tests/data/frontend, the ground truth of
+     tests/frontend_test.cpp): torch log-mel of the same clips <= 1e-4.
 Parts whose inputs are absent are reported as SKIP.
 """
 import argparse
@@ -61,6 +63,31 @@ def test_reference():
             b = F.logmel(torch.from_numpy(x), dt).numpy()
             d = float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
             check("reference %s %s" % (name, str(dt).split(".")[-1]), d <= tol, "max|d|=%.3g (tol %g)" % (d, tol))
+
+
+def test_cpp_fixtures():
+    """The committed front-end fixtures that tests/frontend_test.cpp checks the C++ LogMel against
+    (tests/data/frontend): the torch log-mel of the same clips must match them too, so the trainer's
+    features and the C++ front end agree through a common reference."""
+    d = os.path.join(REPO, "tests", "data", "frontend")
+    if not os.path.exists(os.path.join(d, "fixtures.json")):
+        print("SKIP C++ front-end fixtures (tests/data/frontend absent)")
+        return
+    import json
+    import soundfile as sf
+    meta = json.load(open(os.path.join(d, "fixtures.json")))
+    for clip in meta["clips"]:
+        x, sr = sf.read(os.path.join(d, clip["file"]), dtype="float64")
+        ref = np.fromfile(os.path.join(d, clip["logmel"]), dtype="<f4").reshape(-1, meta["n_mels"])
+        x = np.concatenate([x, np.zeros(128 - len(x) % 128)])          # mt3.md §1.3.1
+        seg = clip["segment_frames"] * 128
+        worst = 0.0
+        for k, s in enumerate(clip["segments"]):
+            got = F.logmel(torch.from_numpy(x[k * seg:(k + 1) * seg]), torch.float64).numpy()
+            want = ref[s["row_offset"]:s["row_offset"] + s["n_frames"]]
+            worst = max(worst, float(np.abs(got - want).max()) if got.shape == want.shape else float("inf"))
+        check("C++ fixture %s" % clip["file"], worst <= 1e-4, "max|d|=%.3g over %d segments" % (
+            worst, len(clip["segments"])))
 
 
 def test_mt3_fixture():
@@ -123,5 +150,6 @@ if __name__ == "__main__":
     test_behaviour()
     test_mt3_fixture()
     test_reference()
+    test_cpp_fixtures()
     print("%d failure(s)" % len(failures))
     sys.exit(1 if failures else 0)
