@@ -356,7 +356,10 @@ def render_job(job: dict, opts: dict) -> dict:
         excerpt_audio = np.concatenate(pieces)
         buf = io.BytesIO()
         if opts["audio_format"] == "vorbis":
-            sf.write(buf, excerpt_audio, SAMPLE_RATE, format="OGG", subtype="VORBIS")
+            # written in blocks: libsndfile's Vorbis encoder crashes on very large single writes
+            with sf.SoundFile(buf, "w", SAMPLE_RATE, 1, format="OGG", subtype="VORBIS") as f:
+                for i in range(0, len(excerpt_audio), 1 << 15):
+                    f.write(excerpt_audio[i:i + (1 << 15)])
         else:
             sf.write(buf, excerpt_audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
         encoded = np.frombuffer(buf.getvalue(), dtype=np.uint8)
