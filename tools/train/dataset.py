@@ -53,8 +53,12 @@ class Shard:
         self.meta = json.loads(bytes(z["meta"]).decode())
         if not self.meta.get("tokens"):
             raise ValueError("dataset: %s: shard has no targets (run render.py --retokenize)" % path)
-        key = "audio" if "audio" in z.files else "audio_flac"
-        audio, sr = audio_codec.decode(z[key].tobytes())
+        if "audio_pcm16" in z.files:
+            audio, sr = z["audio_pcm16"].astype(np.float32) / 32767.0, SAMPLE_RATE
+        elif "audio" in z.files:
+            audio, sr = audio_codec.decode(z["audio"].tobytes())
+        else:
+            raise ValueError("dataset: %s: shard has no audio (render.py --synthesize)" % path)
         assert sr == SAMPLE_RATE
         self.audio = audio
         self.tokens = z["tokens"]

@@ -51,12 +51,19 @@ import tempfile
 import time
 
 import numpy as np
-import soundfile as sf
+
+try:  # optional: the --synthesize stage runs on machines without soundfile/mido (audio as pcm16)
+    import soundfile as sf
+except ImportError:
+    sf = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import split as split_mod  # noqa: E402
-import midi_notes  # noqa: E402
+try:
+    import midi_notes  # noqa: E402  (mido; not needed by --synthesize)
+except ImportError:
+    midi_notes = None
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SAMPLE_RATE = 16000
@@ -330,45 +337,22 @@ def render_job(job: dict, opts: dict) -> dict:
     try:
         midi_path = os.path.join(tmp, job["key"] + ".mid")
         midi_notes.write_midi(midi_path, [channels[c] for c in sorted(channels)], end_s)
-        wav_path = os.path.join(tmp, "out.wav")
         reverb = "1" if rng.random() < 0.6 else "0"
-        gain = "0.4"
-        t_synth = time.time()
-        subprocess.run(["fluidsynth", "-ni", "-q", "-g", gain, "-r", str(SAMPLE_RATE), "-R", reverb, "-C", "1",
-                        "-o", "synth.polyphony=256", "-O", "float", "-T", "wav", "-F", wav_path,
-                        soundfont, midi_path], check=True, capture_output=True)
-        synth_s = time.time() - t_synth
-        audio, sr = sf.read(wav_path, dtype="float32", always_2d=True)
-        assert sr == SAMPLE_RATE, sr
-        audio = audio.mean(axis=1)
-        need = total_segments * SEGMENT_SAMPLES
-        if len(audio) < need:
-            audio = np.pad(audio, (0, need - len(audio)))
-        pieces = []
-        for i in range(n_ex):
-            s0 = i * (EXCERPT_SEGMENTS + GAP_SEGMENTS) * SEGMENT_SAMPLES
-            x = audio[s0:s0 + EXCERPT_SEGMENTS * SEGMENT_SAMPLES]
-            peak = float(np.abs(x).max())
-            if peak > 0:
-                x = x * (0.9 / peak)   # level is augmented at training time
-            meta_excerpts[i]["peak_before_norm"] = round(peak, 5)
-            pieces.append(x)
-        excerpt_audio = np.concatenate(pieces)
-        buf = io.BytesIO()
-        if opts["audio_format"] == "vorbis":
-            # written in blocks: libsndfile's Vorbis encoder crashes on very large single writes
-            with sf.SoundFile(buf, "w", SAMPLE_RATE, 1, format="OGG", subtype="VORBIS") as f:
-                for i in range(0, len(excerpt_audio), 1 << 15):
-                    f.write(excerpt_audio[i:i + (1 << 15)])
-        else:
-            sf.write(buf, excerpt_audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        encoded = np.frombuffer(buf.getvalue(), dtype=np.uint8)
         with open(midi_path, "rb") as f:
             midi_bytes = np.frombuffer(f.read(), dtype=np.uint8)
-        arrays = {"audio": encoded, "midi": midi_bytes}
+        arrays = {"midi": midi_bytes}
+        synth_s = 0.0
+        if opts.get("stage", "full") == "full":
+            excerpt_audio, peaks, synth_s = synthesize_audio(midi_path, soundfont, reverb == "1", n_ex, tmp,
+                                                             opts.get("fluidsynth") or "fluidsynth")
+            for i in range(n_ex):
+                meta_excerpts[i]["peak_before_norm"] = peaks[i]
+            arrays.update(encode_audio(excerpt_audio, opts["audio_format"]))
         meta = {"format": "tunescribe-shard", "version": 1, "key": job["key"], "split": job["split"],
-                "soundfont": os.path.basename(soundfont), "fluidsynth_reverb": reverb == "1",
-                "sample_rate_hz": SAMPLE_RATE, "audio_format": opts["audio_format"], "segment_samples": SEGMENT_SAMPLES,
+                "soundfont": os.path.basename(soundfont), "soundfont_path": soundfont,
+                "fluidsynth_reverb": reverb == "1",
+                "sample_rate_hz": SAMPLE_RATE,
+                "audio_format": opts["audio_format"] if opts.get("stage", "full") == "full" else None, "segment_samples": SEGMENT_SAMPLES,
                 "excerpt_segments": EXCERPT_SEGMENTS, "gap_segments": GAP_SEGMENTS,
                 "n_excerpts": n_ex, "audio_s": n_ex * EXCERPT_SEGMENTS * SEGMENT_S,
                 "excerpts": meta_excerpts, "seed": opts["seed"], "codec_args": opts["codec_args"]}
@@ -394,6 +378,98 @@ def render_job(job: dict, opts: dict) -> dict:
                 "synth_s": synth_s, "cpu_s": cpu_s, "bytes": os.path.getsize(final)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def synthesize_audio(midi_path, soundfont, reverb, n_ex, tmp, fluidsynth="fluidsynth"):
+    """FluidSynth -> excerpts (gaps removed), each peak-normalised to 0.9 -> (float32, peaks, wall s).
+    Raw float output, so reading it needs numpy only."""
+    raw_path = os.path.join(tmp, "out.raw")
+    t_synth = time.time()
+    subprocess.run([fluidsynth, "-ni", "-q", "-g", "0.4", "-r", str(SAMPLE_RATE), "-R", "1" if reverb else "0",
+                    "-C", "1", "-o", "synth.polyphony=256", "-O", "float", "-T", "raw", "-E", "little",
+                    "-F", raw_path, soundfont, midi_path], check=True, capture_output=True)
+    synth_s = time.time() - t_synth
+    audio = np.fromfile(raw_path, dtype="<f4").reshape(-1, 2).mean(axis=1)
+    need = n_ex * (EXCERPT_SEGMENTS + GAP_SEGMENTS) * SEGMENT_SAMPLES
+    if len(audio) < need:
+        audio = np.pad(audio, (0, need - len(audio)))
+    pieces, peaks = [], []
+    for i in range(n_ex):
+        s0 = i * (EXCERPT_SEGMENTS + GAP_SEGMENTS) * SEGMENT_SAMPLES
+        x = audio[s0:s0 + EXCERPT_SEGMENTS * SEGMENT_SAMPLES]
+        peak = float(np.abs(x).max())
+        if peak > 0:
+            x = x * (0.9 / peak)   # level is augmented at training time
+        peaks.append(round(peak, 5))
+        pieces.append(x)
+    return np.concatenate(pieces).astype(np.float32), peaks, synth_s
+
+
+def encode_audio(excerpt_audio, audio_format):
+    """-> {"audio": FLAC/Ogg bytes} or {"audio_pcm16": int16 samples} (no soundfile needed)."""
+    if audio_format == "pcm16" or sf is None:
+        return {"audio_pcm16": np.round(np.clip(excerpt_audio, -1, 1) * 32767).astype(np.int16)}
+    buf = io.BytesIO()
+    if audio_format == "vorbis":
+        # written in blocks: libsndfile's Vorbis encoder crashes on very large single writes
+        with sf.SoundFile(buf, "w", SAMPLE_RATE, 1, format="OGG", subtype="VORBIS") as f:
+            for i in range(0, len(excerpt_audio), 1 << 15):
+                f.write(excerpt_audio[i:i + (1 << 15)])
+    else:
+        sf.write(buf, excerpt_audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return {"audio": np.frombuffer(buf.getvalue(), dtype=np.uint8)}
+
+
+def synthesize_shards(root, opts):
+    """Second stage of `--stage midi`: render the stored MIDI of shards that have no audio yet
+    (on any machine with numpy and a fluidsynth binary: no mido, soundfile or tunescribe needed)."""
+    done = 0
+    audio_total = 0.0
+    t0 = time.time()
+    for split in sorted(os.listdir(root)):
+        d = os.path.join(root, split)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".npz") or name.startswith("."):
+                continue
+            path = os.path.join(d, name)
+            z = dict(np.load(path))
+            meta = json.loads(z["meta"].tobytes().decode())
+            if meta.get("audio_format"):
+                continue
+            sfont = opts.get("soundfont") or meta["soundfont_path"]
+            if split == "train":
+                check_training_soundfont(sfont)
+            tmp = tempfile.mkdtemp(prefix="synth-", dir=opts.get("tmp") or None)
+            try:
+                midi_path = os.path.join(tmp, "job.mid")
+                with open(midi_path, "wb") as f:
+                    f.write(z["midi"].tobytes())
+                x, peaks, synth_s = synthesize_audio(midi_path, sfont, meta["fluidsynth_reverb"],
+                                                     meta["n_excerpts"], tmp, opts.get("fluidsynth") or "fluidsynth")
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            enc = encode_audio(x, opts["audio_format"])
+            z.update(enc)
+            for e, p in zip(meta["excerpts"], peaks):
+                e["peak_before_norm"] = p
+            meta["audio_format"] = "pcm16" if "audio_pcm16" in enc else opts["audio_format"]
+            meta["soundfont"] = os.path.basename(sfont)
+            meta["synth_wall_s"] = round(synth_s, 3)
+            z["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+            tmp_npz = os.path.join(d, ".%s.tmp.npz" % name[:-4])
+            np.savez(tmp_npz, **z)
+            os.replace(tmp_npz, path)
+            with open(path[:-4] + ".json", "w") as f:
+                json.dump(summary_line(meta, path, root), f)
+            done += 1
+            audio_total += meta["audio_s"]
+            print("\r[synthesize] %d shards  %.0f s audio  %.1f audio-s/s" % (
+                done, audio_total, audio_total / max(time.time() - t0, 1e-9)), end="", file=sys.stderr)
+    print(file=sys.stderr)
+    write_manifest(root)
+    return done
 
 
 def tokens_for_job(tunescribe_bin, midi_path, codec_args, n_ex):
@@ -500,10 +576,21 @@ def main():
     ap.add_argument("--soundfont", default=None,
                     help="TESTING ONLY: use this soundfont for every job (the smoke test renders its tiny "
                          "validation split with TimGM6mb to stay fast; real validation uses MuseScore General)")
-    ap.add_argument("--audio-format", choices=["flac", "vorbis"], default="flac",
-                    help="flac: lossless, ~73 MB per audio hour; vorbis: lossy, ~15 MB per hour")
+    ap.add_argument("--audio-format", choices=["flac", "vorbis", "pcm16"], default="flac",
+                    help="flac: lossless, ~78 MB per audio hour; vorbis: lossy, ~17 MB per hour; "
+                         "pcm16: raw int16, 115 MB per hour, needs no soundfile to read")
+    ap.add_argument("--stage", choices=["full", "midi"], default="full",
+                    help="midi: augmented MIDI + codec targets only (~0.1 MB per audio hour); render the audio "
+                         "later, e.g. on the training machine, with --synthesize")
+    ap.add_argument("--synthesize", metavar="ROOT", help="render the audio of --stage midi shards under ROOT")
+    ap.add_argument("--fluidsynth", default=None, help="fluidsynth binary (default: fluidsynth on PATH)")
     args = ap.parse_args()
 
+    if args.synthesize:
+        opts = {"soundfont": args.soundfont, "fluidsynth": args.fluidsynth, "tmp": args.tmp,
+                "audio_format": args.audio_format if sf is not None else "pcm16"}
+        print("synthesized %d shards" % synthesize_shards(args.synthesize, opts))
+        return
     tbin = "" if args.no_tokens else (args.tunescribe or default_tunescribe_bin())
     if args.retokenize:
         if not tbin:
@@ -521,7 +608,8 @@ def main():
     opts = {"out": args.out, "seed": args.seed, "shared": shared, "tunescribe": tbin,
             "codec_args": args.codec_arg, "mix_prob": args.mix_prob,
             "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp,
-            "audio_format": args.audio_format, "soundfont": args.soundfont}
+            "audio_format": args.audio_format, "soundfont": args.soundfont, "stage": args.stage,
+            "fluidsynth": args.fluidsynth}
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     done = audio = synth = cpu = 0.0
