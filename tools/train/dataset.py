@@ -238,11 +238,14 @@ def collate(examples: List[Dict]) -> Dict:
 def fixed_examples(root: str, split: str, max_examples: int, seed: int = 0) -> List[Dict]:
     """Deterministic, un-augmented list of examples (validation loss)."""
     paths = list_shards(root, split)
-    out = []
+    if not paths:
+        return []
     rng = np.random.default_rng(seed)
+    per_shard = -(-max_examples // len(paths))   # spread over every shard, decode each once
+    out = []
     for p in paths:
         sh = Shard(p)
-        for s in sh.usable:
-            out.append(sh.example(s, rng, None))
-    idx = np.random.default_rng(seed).permutation(len(out))[:max_examples]
+        pick = sorted(rng.permutation(len(sh.usable))[:per_shard])
+        out += [sh.example(sh.usable[i], rng, None) for i in pick]
+    idx = rng.permutation(len(out))[:max_examples]
     return [out[i] for i in sorted(idx)]
