@@ -229,7 +229,10 @@ def plot_curve(log_path, png_path):
     ax[0].legend()
     ax[0].grid(alpha=0.3)
     ax[1].set_xlabel("step")
-    ax[1].legend()
+    if ev:
+        ax[1].legend()
+    else:
+        ax[1].text(0.5, 0.5, "no validation shards", ha="center", va="center", transform=ax[1].transAxes)
     ax[1].grid(alpha=0.3)
     fig.tight_layout()
     tmp = png_path + ".tmp.png"
