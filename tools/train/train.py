@@ -337,6 +337,8 @@ def main():
         torch.set_rng_state(ckpt["torch_rng"])
         random.setstate(ckpt["py_rng"])
         np.random.set_state(ckpt["np_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
     logmel = features.LogMel().to(device)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
 
@@ -384,7 +386,8 @@ def main():
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "run_config": run_cfg, "args": vars(args), "wall_s": wall_before + time.time() - t_start,
                     "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(),
-                    "np_rng": np.random.get_state(), "hardware": hardware(device)}, tmp)
+                    "np_rng": np.random.get_state(), "hardware": hardware(device),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}, tmp)
         os.replace(tmp, ckpt_path)
 
     logf = open(log_path, "a")
