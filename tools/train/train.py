@@ -424,7 +424,8 @@ def main():
             print("[train] step %d loss %.4f ce %.4f acc %.3f  %.2f ex/s" % (
                 step, rec["loss"], rec["ce"], rec["acc"], rec["examples_per_s"]), file=sys.stderr)
             t_log, ex_since, tok_since = time.time(), 0, 0
-        if val and (step % args.eval_every == 0 or step == args.steps):
+        stop = bool(args.time_limit_s) and time.time() - t_start > args.time_limit_s
+        if val and (step % args.eval_every == 0 or step == args.steps or stop):
             rec = dict(kind="eval", step=step, wall_s=round(wall_before + time.time() - t_start, 2), **evaluate())
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
@@ -432,7 +433,7 @@ def main():
                 step, rec["val_loss"], rec["val_acc"], rec["val_null_acc"]), file=sys.stderr)
         if step % args.ckpt_every == 0:
             save_ckpt()
-        if args.time_limit_s and time.time() - t_start > args.time_limit_s:
+        if stop:
             print("[train] time limit reached at step %d" % step, file=sys.stderr)
             break
     save_ckpt()
