@@ -17,9 +17,13 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libfluidsynth-dev
   # audio rendering (example, training data, generate --wav) and GM soundfonts
   fluidsynth fluid-soundfont-gm timgm6mb-soundfont
+  # validation-only soundfont (never used for training; tools/train/render.py --split validation)
+  musescore-general-soundfont
   # test-time validators and reference implementations
   abcmidi abcm2ps python3 python3-numpy python3-mido python3-mir-eval
   python3-torch python3-soundfile flac sox
+  # training tools: learning-curve plots (tools/train/train.py)
+  python3-matplotlib
 )
 
 SUDO=""

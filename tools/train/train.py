@@ -1,0 +1,480 @@
+#!/usr/bin/python3
+"""Train the tunescribe MT3-style model from rendered shards; export the model directory.
+
+Runs unchanged on CPU (Debian python3-torch 1.13) and on a CUDA GPU with a current PyTorch
+(bf16 autocast there). See docs/training.md for the recipe.
+
+  train.py --data data/shards --run runs/tiny --size tiny --steps 50 --batch-size 4
+  train.py --data data/shards --run runs/base --size base --steps 200000 --batch-size 64  # GPU
+  train.py --run runs/base --export models/default            # export the latest checkpoint only
+  train.py --run runs/base --plot docs/learning-curve.png     # plot the learning curve only
+
+Objective (mt3.md §3.6): teacher-forced cross-entropy on non-pad target tokens + z_loss 1e-4 *
+logsumexp^2; AdamW (default) or Adafactor (decay 0.8, no momentum, update clipping 1.0).
+"Continue without audio" (for `tunescribe generate`): with probability --null-prob an example's
+encoder output is replaced by the learned `null_memory` and the decoder sequence is
+  BOS, <previous segment's tokens without EOS>, PREFIX_END, <target tokens>, EOS
+with PREFIX_END = the first extra id (3 + codec classes; 1391 for the mt3 codec) and loss only on
+the target tokens (and EOS). Examples with audio keep the plain MT3 sequence BOS, targets, EOS.
+Checkpoints (run/checkpoint.pt: model, optimizer, step, RNG states, elapsed wall time) every
+--ckpt-every steps and at the end; a run resumes from it automatically. Logs: run/log.jsonl
+(one JSON object per logged train step and per evaluation), run/learning_curve.png.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import dataset as D  # noqa: E402
+import features  # noqa: E402
+import mt3_model as M  # noqa: E402
+
+SIZES = {
+    # ~0.1 M parameters: the CI smoke test (seconds per 10 steps on 2 cores)
+    "micro": dict(d_model=32, num_heads=2, head_dim=16, mlp_dim=64, num_encoder_layers=1, num_decoder_layers=1),
+    # ~0.4 M
+    "tiny": dict(d_model=64, num_heads=2, head_dim=32, mlp_dim=128, num_encoder_layers=2, num_decoder_layers=2),
+    # ~5 M
+    "small": dict(d_model=256, num_heads=4, head_dim=64, mlp_dim=768, num_encoder_layers=4, num_decoder_layers=4),
+    # ~21 M: the default model's size on a 2-core CPU budget (issue 3: ~20M at >= 20x real time);
+    # fewer decoder than encoder layers because autoregressive decoding dominates inference time
+    "base": dict(d_model=384, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=6, num_decoder_layers=4),
+    # 45.9 M: MT3 "small" (T5.1.1 small) exactly
+    "mt3": dict(d_model=512, num_heads=6, head_dim=64, mlp_dim=1024, num_encoder_layers=8, num_decoder_layers=8),
+}
+
+
+def load_checkpoint(path):
+    """torch.load of our own checkpoint (it holds RNG states, so not weights-only on torch >= 2.6)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # torch < 1.13 has no weights_only
+        return torch.load(path, map_location="cpu")
+
+
+def codec_sizes(codec: dict):
+    """(num_classes, vocab_size, embedding_rows, prefix_end_id) for a codec config (mt3.md §2.1/2.2)."""
+    v = int(codec["num_velocity_bins"])
+    max_shift = int(codec["steps_per_second"]) * int(codec["max_shift_seconds"])
+    num_classes = (max_shift + 1) + 128 + (v + 1) + 1 + 128 + 128
+    vocab = 3 + num_classes + int(codec.get("num_extra_ids", 100))
+    rows = (vocab + 127) // 128 * 128
+    return num_classes, vocab, rows, 3 + num_classes
+
+
+# ---------------------------------------------------------------------------------------------
+class Adafactor(torch.optim.Optimizer):
+    """Minimal Adafactor (Shazeer & Stern 2018) as configured for MT3: factored second moments for
+    matrices, decay rate 0.8 (beta2_t = 1 - t^-0.8), no momentum, update clipping 1.0, explicit lr."""
+
+    def __init__(self, params, lr=1e-3, decay_rate=0.8, eps=1e-30, clip_threshold=1.0, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, decay_rate=decay_rate, eps=eps, clip_threshold=clip_threshold,
+                                      weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.float()
+                st = self.state[p]
+                if not st:
+                    st["step"] = 0
+                    if g.dim() >= 2:
+                        st["vr"] = torch.zeros(g.shape[:-1], device=g.device)
+                        st["vc"] = torch.zeros(g.shape[:-2] + g.shape[-1:], device=g.device)
+                    else:
+                        st["v"] = torch.zeros_like(g)
+                st["step"] += 1
+                beta2 = 1.0 - st["step"] ** (-group["decay_rate"])
+                g2 = g * g + group["eps"]
+                if g.dim() >= 2:
+                    st["vr"].mul_(beta2).add_(g2.mean(-1), alpha=1 - beta2)
+                    st["vc"].mul_(beta2).add_(g2.mean(-2), alpha=1 - beta2)
+                    r = st["vr"] / st["vr"].mean(-1, keepdim=True)
+                    u = g * torch.rsqrt(r[..., None] * st["vc"][..., None, :])
+                else:
+                    st["v"].mul_(beta2).add_(g2, alpha=1 - beta2)
+                    u = g * torch.rsqrt(st["v"])
+                u.div_(max(1.0, float(u.pow(2).mean().sqrt()) / group["clip_threshold"]))
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(u.to(p.dtype), alpha=-group["lr"])
+
+
+# ---------------------------------------------------------------------------------------------
+def build_batch(batch, null_mask, prefix_end_id, max_prefix, device):
+    """Decoder input/target tensors and loss weights.
+    null examples: BOS prev PREFIX_END targets; others: BOS targets. Targets end with EOS."""
+    seqs, starts = [], []
+    for i, t in enumerate(batch["targets"]):
+        t = t[t > 0]  # strip padding (targets never contain PAD)
+        if null_mask[i]:
+            prev = batch["prev"][i]
+            if len(prev) > max_prefix:
+                prev = prev[:0]  # too long: no prefix rather than a cut one (tie sections stay whole)
+            s = torch.cat([prev, torch.tensor([prefix_end_id]), t])
+            starts.append(len(prev) + 1)
+        else:
+            s = t
+            starts.append(0)
+        seqs.append(s)
+    L = max(len(s) for s in seqs)
+    tgt = torch.zeros(len(seqs), L, dtype=torch.long)
+    w = torch.zeros(len(seqs), L)
+    for i, s in enumerate(seqs):
+        tgt[i, :len(s)] = s
+        w[i, starts[i]:len(s)] = 1.0
+    inp = torch.zeros_like(tgt)
+    inp[:, 1:] = tgt[:, :-1]
+    return inp.to(device), tgt.to(device), w.to(device)
+
+
+def weighted_loss(logits, targets, weights, z_loss):
+    logits = logits.float()
+    lse = torch.logsumexp(logits, dim=-1)
+    ce = lse - logits.gather(-1, targets[..., None])[..., 0]
+    n = weights.sum().clamp(min=1.0)
+    ce_m = (ce * weights).sum() / n
+    z_m = (z_loss * lse.pow(2) * weights).sum() / n
+    correct = ((logits.argmax(-1) == targets).float() * weights).sum() / n
+    return ce_m + z_m, {"ce": float(ce_m), "z": float(z_m), "acc": float(correct), "tokens": float(n)}
+
+
+def git_commit():
+    try:
+        c = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return c + ("-dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def hardware(device):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    hw = {"cpu": cpu, "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "device": str(device)}
+    if device.type == "cuda":
+        hw["gpu"] = torch.cuda.get_device_name(device)
+    return hw
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_summary(root):
+    man = os.path.join(root, "manifest.jsonl")
+    out = {"root": os.path.abspath(root)}
+    if os.path.exists(man):
+        lines = [json.loads(l) for l in open(man) if l.strip()]
+        out["manifest_sha256"] = sha256_file(man)
+        for split in ("train", "validation"):
+            ls = [l for l in lines if l["split"] == split]
+            out[split] = {"shards": len(ls), "segments": sum(l["n_segments"] for l in ls),
+                          "audio_hours": round(sum(l["audio_s"] for l in ls) / 3600, 3),
+                          "pieces": len(set(p for l in ls for p in l["pieces"])),
+                          "soundfonts": sorted(set(l["soundfont"] for l in ls))}
+    out["corpora"] = "ASAP (CC BY-NC-SA 4.0), POP909 (MIT), Nottingham (GPL-3.0): ../shared/corpora"
+    return out
+
+
+def plot_curve(log_path, png_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(l) for l in open(log_path) if l.strip()]
+    tr = [r for r in rows if r.get("kind") == "train"]
+    ev = [r for r in rows if r.get("kind") == "eval"]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    if tr:
+        ax[0].plot([r["step"] for r in tr], [r["loss"] for r in tr], lw=0.8, label="train loss")
+    if ev:
+        ax[0].plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="validation loss")
+        ax[1].plot([r["step"] for r in ev], [r["val_acc"] for r in ev], "o-", label="val token accuracy")
+        if any("val_null_acc" in r for r in ev):
+            ax[1].plot([r["step"] for r in ev if "val_null_acc" in r],
+                       [r["val_null_acc"] for r in ev if "val_null_acc" in r], "s--", label="no-audio accuracy")
+        for key in ("onset_f1", "onset_offset_f1"):
+            pts = [(r["step"], r[key]) for r in ev if key in r]
+            if pts:
+                ax[1].plot(*zip(*pts), "^-", label=key)
+    ax[0].set_xlabel("step")
+    ax[0].set_yscale("log")
+    ax[0].legend()
+    ax[0].grid(alpha=0.3)
+    ax[1].set_xlabel("step")
+    if ev:
+        ax[1].legend()
+    else:
+        ax[1].text(0.5, 0.5, "no validation shards", ha="center", va="center", transform=ax[1].transAxes)
+    ax[1].grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = png_path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, png_path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description="train the tunescribe model (see docs/training.md)")
+    ap.add_argument("--data", default=os.path.join(REPO, "data", "shards"))
+    ap.add_argument("--run", required=True, help="run directory (checkpoint, log, plot)")
+    ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    ap.add_argument("--model-json", help="JSON with ModelConfig fields overriding --size")
+    ap.add_argument("--codec-json", help="JSON codec section (default: mt3, 1 velocity bin)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup-steps", type=int, default=0)
+    ap.add_argument("--optimizer", choices=["adamw", "adafactor"], default="adamw")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--z-loss", type=float, default=1e-4)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--null-prob", type=float, default=0.1, help="fraction of 'continue without audio' examples")
+    ap.add_argument("--max-prefix", type=int, default=511)
+    ap.add_argument("--max-target-len", type=int, default=1023)
+    ap.add_argument("--no-augment", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-examples", type=int, default=64)
+    ap.add_argument("--ckpt-every", type=int, default=1000)
+    ap.add_argument("--export", help="write the model directory here at the end (fp16)")
+    ap.add_argument("--export-dtype", default="F16", choices=["F16", "BF16", "F32"])
+    ap.add_argument("--plot", help="also write the learning curve PNG here")
+    ap.add_argument("--time-limit-s", type=float, default=0, help="stop (checkpoint, export) after this wall time")
+    args = ap.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if (args.device == "auto" and torch.cuda.is_available()) else
+                          ("cpu" if args.device == "auto" else args.device))
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    log_path = os.path.join(args.run, "log.jsonl")
+
+    ckpt = load_checkpoint(ckpt_path) if os.path.exists(ckpt_path) else None
+    if ckpt:
+        run_cfg = ckpt["run_config"]
+        print("[train] resuming %s at step %d" % (ckpt_path, ckpt["step"]), file=sys.stderr)
+    else:
+        codec = dict(M.DEFAULT_CODEC)
+        if args.codec_json:
+            codec.update(json.load(open(args.codec_json)))
+        _, vocab, rows, _ = codec_sizes(codec)
+        mdict = dict(M.ModelConfig().to_dict(), **SIZES[args.size])
+        if args.model_json:
+            mdict.update(json.load(open(args.model_json)))
+        mdict["vocab_size"] = rows
+        run_cfg = {"model": mdict, "codec": codec, "size": args.size,
+                   "frontend": dict(M.DEFAULT_FRONTEND, segment_frames=D.SEGMENT_SAMPLES // features.HOP)}
+    num_classes, vocab, rows, prefix_end_id = codec_sizes(run_cfg["codec"])
+
+    # export / plot only
+    if args.steps == 0 or (ckpt and ckpt["step"] >= args.steps and (args.export or args.plot)):
+        if not ckpt:
+            sys.exit("train: nothing to export: no checkpoint in %s" % args.run)
+        model = M.MT3Model(M.ModelConfig.from_dict(run_cfg["model"]), dropout=0.0)
+        model.load_state_dict(ckpt["model"])
+        if args.export:
+            export(model, run_cfg, ckpt, args)
+        if args.plot and os.path.exists(log_path):
+            plot_curve(log_path, args.plot)
+        return
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    model = M.MT3Model(M.ModelConfig.from_dict(run_cfg["model"]), dropout=args.dropout, with_null_memory=True)
+    model.to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    if args.optimizer == "adafactor":
+        opt = Adafactor(model.parameters(), lr=args.lr)
+    else:
+        decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98),
+                                eps=1e-9)
+    step = 0
+    wall_before = 0.0
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+        wall_before = ckpt.get("wall_s", 0.0)
+        torch.set_rng_state(ckpt["torch_rng"])
+        random.setstate(ckpt["py_rng"])
+        np.random.set_state(ckpt["np_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    logmel = features.LogMel().to(device)
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+    # the data stream is re-seeded from (seed, step) so a resumed run does not replay its data
+    stream = D.ShardStream(args.data, "train", seed=args.seed * 1000003 + step,
+                           augment=None if args.no_augment else D.Augment(),
+                           max_target_len=args.max_target_len)
+    loader = torch.utils.data.DataLoader(stream, batch_size=args.batch_size, collate_fn=D.collate,
+                                         num_workers=args.workers, persistent_workers=args.workers > 0,
+                                         pin_memory=device.type == "cuda")
+    val = []
+    if D.list_shards(args.data, "validation"):
+        val = D.fixed_examples(args.data, "validation", args.eval_examples, seed=args.seed)
+    null_rng = np.random.default_rng([args.seed, step])
+    print("[train] %s model %.2f M parameters, vocab rows %d, device %s%s, %d train shards, %d val examples" % (
+        run_cfg["size"], n_params / 1e6, rows, device, " bf16" if use_bf16 else "", len(stream.paths), len(val)),
+        file=sys.stderr)
+
+    def evaluate():
+        model.eval()
+        out = {}
+        with torch.no_grad():
+            for mode in ("audio", "null"):
+                tot, n, acc = 0.0, 0.0, 0.0
+                for i in range(0, len(val), args.batch_size):
+                    b = D.collate(val[i:i + args.batch_size])
+                    nm = np.full(len(b["ids"]), mode == "null")
+                    inp, tgt, w = build_batch(b, nm, prefix_end_id, args.max_prefix, device)
+                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        mel = logmel(b["audio"].to(device))
+                        logits = model(mel, inp, tgt, null_audio=torch.from_numpy(nm).to(device))
+                    loss, parts = weighted_loss(logits, tgt, w, args.z_loss)
+                    tot += parts["ce"] * parts["tokens"]
+                    acc += parts["acc"] * parts["tokens"]
+                    n += parts["tokens"]
+                if mode == "audio":
+                    out.update(val_loss=tot / max(n, 1), val_acc=acc / max(n, 1))
+                else:
+                    out.update(val_null_loss=tot / max(n, 1), val_null_acc=acc / max(n, 1))
+        model.train()
+        return out
+
+    def save_ckpt():
+        tmp = ckpt_path + ".tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "run_config": run_cfg, "args": vars(args), "wall_s": wall_before + time.time() - t_start,
+                    "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(),
+                    "np_rng": np.random.get_state(), "hardware": hardware(device),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    logf = open(log_path, "a")
+    model.train()
+    t_start = time.time()
+    t_log, ex_since, tok_since = time.time(), 0, 0
+    it = iter(loader)
+    while step < args.steps:
+        batch = next(it)
+        B = len(batch["ids"])
+        null_mask = null_rng.random(B) < args.null_prob
+        inp, tgt, w = build_batch(batch, null_mask, prefix_end_id, args.max_prefix, device)
+        lr = args.lr * min(1.0, (step + 1) / args.warmup_steps) if args.warmup_steps else args.lr
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            mel = logmel(batch["audio"].to(device, non_blocking=True))
+            logits = model(mel, inp, tgt, null_audio=torch.from_numpy(null_mask).to(device))
+        loss, parts = weighted_loss(logits, tgt, w, args.z_loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip) if args.grad_clip else 0.0
+        opt.step()
+        step += 1
+        ex_since += B
+        tok_since += int(parts["tokens"])
+        if step % args.log_every == 0 or step == args.steps:
+            el = time.time() - t_log
+            rec = {"kind": "train", "step": step, "loss": float(loss), "ce": parts["ce"], "z": parts["z"],
+                   "acc": parts["acc"], "lr": lr, "grad_norm": float(gnorm), "examples_per_s": ex_since / el,
+                   "tokens_per_s": tok_since / el, "wall_s": round(wall_before + time.time() - t_start, 2)}
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            print("[train] step %d loss %.4f ce %.4f acc %.3f  %.2f ex/s" % (
+                step, rec["loss"], rec["ce"], rec["acc"], rec["examples_per_s"]), file=sys.stderr)
+            t_log, ex_since, tok_since = time.time(), 0, 0
+        stop = bool(args.time_limit_s) and time.time() - t_start > args.time_limit_s
+        if val and (step % args.eval_every == 0 or step == args.steps or stop):
+            rec = dict(kind="eval", step=step, wall_s=round(wall_before + time.time() - t_start, 2), **evaluate())
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            print("[train] eval step %d val_loss %.4f val_acc %.3f null_acc %.3f" % (
+                step, rec["val_loss"], rec["val_acc"], rec["val_null_acc"]), file=sys.stderr)
+        if step % args.ckpt_every == 0:
+            save_ckpt()
+        if stop:
+            print("[train] time limit reached at step %d" % step, file=sys.stderr)
+            break
+    save_ckpt()
+    logf.close()
+    plot_curve(log_path, os.path.join(args.run, "learning_curve.png"))
+    if args.plot:
+        plot_curve(log_path, args.plot)
+    if args.export:
+        model.eval()
+        export(model, run_cfg, load_checkpoint(ckpt_path), args)
+
+
+def export(model, run_cfg, ckpt, args):
+    split_json = os.path.join(HERE, "split.json")
+    a = ckpt.get("args", {})
+    training = {
+        "steps": ckpt["step"],
+        "batch_size": a.get("batch_size"),
+        "optimizer": a.get("optimizer"),
+        "learning_rate": a.get("lr"),
+        "z_loss": a.get("z_loss"),
+        "dropout": a.get("dropout"),
+        "null_prob": a.get("null_prob"),
+        "seed": a.get("seed"),
+        "wall_time_s": round(ckpt.get("wall_s", 0.0), 1),
+        "hardware": ckpt.get("hardware"),
+        "git_commit": git_commit(),
+        "data": data_summary(a.get("data") or args.data),
+        "split": {"file": "tools/train/split.json",
+                  "sha256": sha256_file(split_json) if os.path.exists(split_json) else None,
+                  "rule": json.load(open(split_json)).get("rule") if os.path.exists(split_json) else None},
+        "prefix_end_id": codec_sizes(run_cfg["codec"])[3],
+        "null_memory": "target/decoder/null_memory",
+        "exported_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "recipe": "docs/training.md",
+    }
+    name = "tunescribe-%s-step%d" % (run_cfg.get("size", "custom"), ckpt["step"])
+    M.save_model(model, args.export, name=name, frontend=run_cfg["frontend"], codec=run_cfg["codec"],
+                 training=training, dtype=args.export_dtype)
+    print("[train] exported %s to %s" % (name, args.export), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
