@@ -559,3 +559,236 @@ TEST(ScoreScale, TwentyThousandNotesAreMatchedExactly) {
   EXPECT_DOUBLE_EQ(s.metrics.get("Precision"), 1.0);
   EXPECT_DOUBLE_EQ(s.metrics.get("Recall"), 0.9);
 }
+
+// ---------------------------------------------------------------------------
+// The `tunescribe score` command.
+
+namespace {
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+test::CommandResult score_cmd(const std::string& args) {
+  return test::run_command(q(test::tunescribe_bin()) + " score " + args);
+}
+
+// Two small note sets in mir_eval .txt format (Hz), with velocities.
+const char* kRefTxt = "0.10 0.50 440.0 80\n0.60 1.00 493.88 90\n1.10 1.50 523.25 100\n1.60 2.00 587.33 70\n";
+const char* kEstTxt = "0.11 0.52 440.0 82\n0.62 0.90 493.88 91\n1.30 1.50 523.25 99\n";
+
+struct CliFiles {
+  std::string dir, ref, est;
+};
+
+CliFiles write_pair() {
+  CliFiles f;
+  f.dir = test::temp_dir("score_cli");
+  f.ref = f.dir + "/ref.txt";
+  f.est = f.dir + "/est.txt";
+  write_text(f.ref, kRefTxt);
+  write_text(f.est, kEstTxt);
+  return f;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+}  // namespace
+
+TEST(ScoreCli, TableShowsEveryMirEvalKeyWithLibraryValues) {
+  const auto f = write_pair();
+  const auto r = score_cmd(q(f.ref) + " " + q(f.est));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lib = evaluate_transcription(parse_mir_eval_txt(kRefTxt, "r"), parse_mir_eval_txt(kEstTxt, "e"));
+  const auto vel = evaluate_transcription_velocity(parse_mir_eval_txt(kRefTxt, "r"), parse_mir_eval_txt(kEstTxt, "e"));
+  for (const auto& kv : lib.metrics.values) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", kv.second);
+    const std::string line_start = "  " + kv.first + " ";
+    const size_t p = r.out.find(line_start);
+    ASSERT_NE(p, std::string::npos) << kv.first << "\n" << r.out;
+    const std::string line = r.out.substr(p, r.out.find('\n', p) - p);
+    EXPECT_NE(line.find(buf), std::string::npos) << line;
+  }
+  EXPECT_NE(r.out.find("transcription_velocity"), std::string::npos);
+  EXPECT_GT(vel.metrics.values.size(), 0u);
+}
+
+TEST(ScoreCli, JsonUsesMirEvalNamesAndMatchesConformance) {
+  TS_REQUIRE_SHARED();
+  const std::string d = test::shared_dir() + "/conformance/mir_eval/transcription_velocity";
+  const auto r = score_cmd("--json " + q(d + "/ref3.txt") + " " + q(d + "/est3.txt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::ordered_json::parse(r.out);
+  const auto expected = nlohmann::ordered_json::parse(slurp(d + "/output3.json"));
+  const auto& got = j["files"][0]["transcription_velocity"];
+  ASSERT_EQ(got.size(), expected.size());
+  auto it = got.begin();
+  for (auto e = expected.begin(); e != expected.end(); ++e, ++it) {
+    EXPECT_EQ(it.key(), e.key());
+    EXPECT_NEAR(it.value().get<double>(), e.value().get<double>(), 1e-9) << e.key();
+  }
+  EXPECT_EQ(j["files"][0]["transcription"].size(), 14u);
+  EXPECT_EQ(j["aggregate"]["mean"]["transcription"].size(), 14u);
+  EXPECT_EQ(j["aggregate"]["pooled"]["transcription_velocity"].size(), 8u);
+  EXPECT_EQ(j["options"]["onset_tolerance"].get<double>(), 0.05);
+}
+
+TEST(ScoreCli, CsvHasOneRowPerFilePlusAggregates) {
+  const auto f = write_pair();
+  const auto r = score_cmd("--csv " + q(f.ref) + " " + q(f.est));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = split(r.out, '\n');
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  ASSERT_EQ(lines.size(), 4u) << r.out;  // header, file, mean, pooled
+  const auto header = split(lines[0], ',');
+  EXPECT_EQ(header[0], "file");
+  EXPECT_NE(std::find(header.begin(), header.end(), "F-measure_no_offset"), header.end());
+  EXPECT_NE(std::find(header.begin(), header.end(), "velocity.F-measure"), header.end());
+  for (const auto& l : lines) EXPECT_EQ(split(l, ',').size(), header.size()) << l;
+  EXPECT_EQ(split(lines[2], ',')[0], "mean");
+  EXPECT_EQ(split(lines[3], ',')[0], "pooled");
+  // Options reach the metrics: a 300 ms onset window matches every estimate.
+  const auto wide = score_cmd("--json --onset-tolerance 0.3 " + q(f.ref) + " " + q(f.est));
+  ASSERT_EQ(wide.exit_code, 0) << wide.err;
+  EXPECT_DOUBLE_EQ(json::parse(wide.out)["files"][0]["transcription"]["Onset_Precision"].get<double>(), 1.0);
+}
+
+TEST(ScoreCli, FailUnderGatesExitCodes) {
+  const auto f = write_pair();
+  const std::string files = " " + q(f.ref) + " " + q(f.est);
+  // Onset P = 2/3 (est 3 starts 200 ms late), R = 2/4.
+  EXPECT_EQ(score_cmd("--fail-under Onset_Precision=0.6" + files).exit_code, 0);
+  const auto tripped = score_cmd("--fail-under Onset_Precision=0.6 --fail-under Onset_Recall=0.6" + files);
+  EXPECT_EQ(tripped.exit_code, 1);
+  EXPECT_NE(tripped.err.find("Onset_Recall"), std::string::npos) << tripped.err;
+  EXPECT_EQ(score_cmd("--fail-under pooled:velocity.F-measure_no_offset=0.1" + files).exit_code, 0);
+  EXPECT_EQ(score_cmd("--fail-under transcription.Onset_Recall=0.6" + files).exit_code, 1);
+  EXPECT_EQ(score_cmd("--fail-under No_Such_Metric=0.5" + files).exit_code, 2);
+  EXPECT_EQ(score_cmd("--fail-under F-measure" + files).exit_code, 2);
+  EXPECT_EQ(score_cmd("--fail-under F-measure=abc" + files).exit_code, 2);
+}
+
+TEST(ScoreCli, DirectoriesPairByStemAndReportUnpaired) {
+  const std::string d = test::temp_dir("score_dirs");
+  fs::create_directories(d + "/ref");
+  fs::create_directories(d + "/est");
+  write_text(d + "/ref/a.txt", kRefTxt);
+  write_text(d + "/est/a.txt", kEstTxt);
+  write_text(d + "/ref/b.txt", kEstTxt);
+  write_text(d + "/est/b.txt", kEstTxt);
+  write_text(d + "/ref/only_ref.txt", kRefTxt);
+  write_text(d + "/est/only_est.txt", kRefTxt);
+  write_text(d + "/est/notes.md", "not a score input");
+  const auto r = score_cmd("--json --ref-dir " + q(d + "/ref") + " --est-dir " + q(d + "/est"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["files"].size(), 2u);
+  EXPECT_EQ(j["unpaired"]["reference_only"].size(), 1u);
+  EXPECT_NE(j["unpaired"]["reference_only"][0].get<std::string>().find("only_ref.txt"), std::string::npos);
+  EXPECT_NE(j["unpaired"]["estimate_only"][0].get<std::string>().find("only_est.txt"), std::string::npos);
+  EXPECT_NE(r.err.find("only_ref.txt"), std::string::npos);
+  // Mean over files and pooled over notes, from the library's own per-file results.
+  const auto a = evaluate_transcription(parse_mir_eval_txt(kRefTxt, "r"), parse_mir_eval_txt(kEstTxt, "e"));
+  const auto b = evaluate_transcription(parse_mir_eval_txt(kEstTxt, "r"), parse_mir_eval_txt(kEstTxt, "e"));
+  const auto& mean = j["aggregate"]["mean"]["transcription"];
+  EXPECT_NEAR(mean["F-measure"].get<double>(), (a.metrics.get("F-measure") + b.metrics.get("F-measure")) / 2, 1e-12);
+  const double pooled_p = double(a.note.matched + b.note.matched) / double(a.note.n_est + b.note.n_est);
+  EXPECT_NEAR(j["aggregate"]["pooled"]["transcription"]["Precision"].get<double>(), pooled_p, 1e-12);
+  // Table mode lists the unpaired files too.
+  const auto t = score_cmd("--ref-dir " + q(d + "/ref") + " --est-dir " + q(d + "/est"));
+  EXPECT_EQ(t.exit_code, 0);
+  EXPECT_NE(t.out.find("pooled"), std::string::npos);
+  EXPECT_NE(t.out.find("only_est.txt"), std::string::npos);
+}
+
+TEST(ScoreCli, BadInputsExitTwoNamingTheFile) {
+  const auto f = write_pair();
+  const std::string bad = f.dir + "/broken.txt";
+  write_text(bad, "0.1 0.5 440\n0.2 oops 440\n");
+  auto r = score_cmd(q(f.ref) + " " + q(bad));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("broken.txt:2"), std::string::npos) << r.err;
+  const std::string neg = f.dir + "/negative.txt";
+  write_text(neg, "0.5 0.4 440\n");
+  r = score_cmd(q(f.ref) + " " + q(neg));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("negative.txt"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("strictly positive"), std::string::npos) << r.err;
+  r = score_cmd(q(f.ref) + " " + q(f.dir + "/missing.mid"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing.mid"), std::string::npos) << r.err;
+  const std::string wav = f.dir + "/x.wav";
+  write_text(wav, "RIFF");
+  r = score_cmd(q(f.ref) + " " + q(wav));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("x.wav"), std::string::npos) << r.err;
+  EXPECT_EQ(score_cmd(q(f.ref)).exit_code, 2);                         // one file
+  EXPECT_EQ(score_cmd("--onset-tolerance -1 " + q(f.ref) + " " + q(f.est)).exit_code, 2);
+  EXPECT_EQ(score_cmd("--reward-mode nope " + q(f.ref) + " " + q(f.est)).exit_code, 2);
+  EXPECT_EQ(score_cmd("--bogus-flag " + q(f.ref) + " " + q(f.est)).exit_code, 2);
+  // In folder mode a bad file is reported, the others are still scored, exit 2.
+  const std::string d = test::temp_dir("score_dirs_bad");
+  fs::create_directories(d + "/ref");
+  fs::create_directories(d + "/est");
+  write_text(d + "/ref/a.txt", kRefTxt);
+  write_text(d + "/est/a.txt", kEstTxt);
+  write_text(d + "/ref/b.txt", kRefTxt);
+  write_text(d + "/est/b.txt", "1 2\n");
+  r = score_cmd("--csv --ref-dir " + q(d + "/ref") + " --est-dir " + q(d + "/est"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("b.txt"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("\na,"), std::string::npos) << r.out;
+}
+
+TEST(ScoreCli, JsonNoteListsGetProgramAwareAndVelocityMetrics) {
+  const std::string d = test::temp_dir("score_json");
+  const json ref = {{"notes",
+                     {{{"onset_s", 0.0}, {"offset_s", 0.5}, {"pitch", 60}, {"velocity", 80}, {"program", 0}},
+                      {{"onset_s", 0.5}, {"offset_s", 1.0}, {"pitch", 64}, {"velocity", 90}, {"program", 40}},
+                      {{"onset_s", 1.0}, {"offset_s", 1.1}, {"pitch", 36}, {"velocity", 100}, {"is_drum", true}}}}};
+  json est = ref;
+  est["notes"][1]["program"] = 0;         // right notes, wrong instrument
+  est["notes"][2]["offset_s"] = 1.5;      // drums: offsets ignored by the multi-instrument F1
+  write_text(d + "/ref.json", ref.dump());
+  write_text(d + "/est.json", est.dump());
+  const auto r = score_cmd("--json " + q(d + "/ref.json") + " " + q(d + "/est.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out)["files"][0];
+  EXPECT_NEAR(j["transcription"]["F-measure_no_offset"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(j["transcription"]["F-measure"].get<double>(), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(j["multi_instrument"]["Precision"].get<double>(), 2.0 / 3, 1e-12);  // piano C4 + drum
+  EXPECT_TRUE(j.contains("transcription_velocity"));
+}
+
+TEST(ScoreCli, AbcPairsGetTheReward) {
+  const std::string d = test::temp_dir("score_abc");
+  const std::string e2 = "X:1\nM:4/4\nL:1/16\nK:C\nQ:120\nV:1 name=\"Piano\"\nCDEF|\n";
+  write_text(d + "/ref.abc", e2);
+  write_text(d + "/est.abc", e2);
+  write_text(d + "/est_cut.abc", "X:1\nM:4/4\nL:1/16\nK:C\nQ:120\nV:1 name=\"Piano\"\nCDEF|");  // E1
+  for (const char* mode : {"flynn2024", "corrected"}) {
+    const auto r = score_cmd(std::string("--json --reward-mode ") + mode + " " + q(d + "/ref.abc") + " " + q(d + "/est.abc"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NEAR(json::parse(r.out)["files"][0]["reward"]["reward"].get<double>(), 1.0, 1e-6) << mode;
+  }
+  // E1 (no final newline): 0.5 with the article's code, 1.0 corrected.
+  auto r = score_cmd("--json --reward-mode flynn2024 " + q(d + "/est_cut.abc") + " " + q(d + "/est_cut.abc"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NEAR(json::parse(r.out)["files"][0]["reward"]["reward"].get<double>(), 0.5, 1e-6);
+  r = score_cmd("--json " + q(d + "/est_cut.abc") + " " + q(d + "/est_cut.abc"));
+  EXPECT_NEAR(json::parse(r.out)["files"][0]["reward"]["reward"].get<double>(), 1.0, 1e-6);
+  EXPECT_EQ(score_cmd("--fail-under reward.reward=0.9 --reward-mode flynn2024 " + q(d + "/est_cut.abc") + " " +
+                      q(d + "/est_cut.abc")).exit_code, 1);
+}
