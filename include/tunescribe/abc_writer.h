@@ -1,0 +1,126 @@
+// abc_writer.h — performed notes (seconds) → one ABC 2.1 tune.
+//
+// What it does: estimates a tempo and beat grid from the notes (or takes them
+// from an override or from the NoteSequence's MIDI metadata), estimates the
+// meter (2/4 3/4 4/4 6/8 9/8 12/8, pickup bars), the key (duration-weighted
+// Krumhansl–Schmuckler with Albrecht–Shanahan profiles by default), quantises
+// onsets/offsets to a rational grid (1/16 or 1/32, triplets where they fit
+// clearly better), groups notes into one voice per instrument (a wide-range
+// piano part split into right/left hand), spells pitches for the key and
+// writes the ABC subset that abc2midi, abcm2ps and abcjs read the same way
+// (see ../shared/specs/abc.md): explicit L:, accidentals valid under both
+// "pitch" and "octave" propagation, no accidentals on tie continuations,
+// only 2^k and dotted 2^k lengths, `(3` / `(3:2:r` tuplets, bars split with
+// ties, final bar padded, the same line breaks in every voice.
+// What it does not: infer repeats, dynamics, ornaments, lyrics or key/meter
+// changes; keep expressive timing (that is what quantisation removes).
+// Units: seconds for input times; exact fractions of a whole note for all
+// musical time in the result.
+// Thread-safety: pure functions; safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tunescribe/notes.h"
+
+namespace tunescribe {
+
+// Exact musical time in whole notes; always reduced with den > 0.
+struct Fraction {
+  int64_t num = 0;
+  int64_t den = 1;
+  Fraction() = default;
+  Fraction(int64_t n, int64_t d = 1);  // reduces; d == 0 is a logic error (throws std::invalid_argument)
+  double value() const { return static_cast<double>(num) / static_cast<double>(den); }
+  std::string str() const;  // "3/8", "1", "-1/4"
+};
+Fraction operator+(const Fraction& a, const Fraction& b);
+Fraction operator-(const Fraction& a, const Fraction& b);
+Fraction operator*(const Fraction& a, const Fraction& b);
+Fraction operator/(const Fraction& a, const Fraction& b);
+bool operator==(const Fraction& a, const Fraction& b);
+bool operator!=(const Fraction& a, const Fraction& b);
+bool operator<(const Fraction& a, const Fraction& b);
+bool operator<=(const Fraction& a, const Fraction& b);
+bool operator>(const Fraction& a, const Fraction& b);
+bool operator>=(const Fraction& a, const Fraction& b);
+// Largest integer <= a.
+int64_t floor_int(const Fraction& a);
+
+enum class KeyProfile { kAlbrechtShanahan, kKrumhanslKessler, kTemperley, kAardenEssen };
+// "albrecht_shanahan" | "krumhansl_kessler" | "temperley" | "aarden_essen"; throws ConfigError.
+KeyProfile key_profile_from_string(const std::string& s);
+
+struct AbcWriterConfig {
+  std::string title = "Transcription";  // T: ('%' is escaped)
+  int reference_number = 1;             // X:, >= 1
+  // Q: value: written beats per minute (a quarter in simple meters, a dotted
+  // quarter in 6/8 9/8 12/8, a half in 2/2). 0 = estimate. Range 0 or 20..400.
+  double tempo_bpm = 0.0;
+  // M: "" = estimate; else "2/4" "3/4" "4/4" "6/8" "9/8" "12/8" "2/2" "3/8" "C" "C|" or any n/d
+  // with n 1..16 and d in {2,4,8,16}.
+  std::string meter;
+  // K: "" = estimate; else tonic A-G with optional # or b and optional mode
+  // ("G", "Em", "Bb", "F#m", "Ddor", "Amix", "Cmaj"); at most 7 sharps/flats.
+  std::string key;
+  int unit_denominator = 0;   // L:1/n; 0 = spec rule (1/16 below 3/4, else 1/8); else 4, 8, 16 or 32
+  int grid_denominator = 16;  // finest straight note value 1/16 or 1/32
+  bool triplets = true;       // allow triplet beats in simple meters
+  int bars_per_line = 4;      // 1..32
+  bool use_midi_metadata = true;  // tempo/time/key signatures carried by the NoteSequence
+  KeyProfile key_profile = KeyProfile::kAlbrechtShanahan;
+  bool split_piano = true;    // piano programs (0-7) spanning > 12 semitones at once → RH/LH
+  double chord_cluster_s = 0.04;  // onsets this close are one chord before quantisation (0..0.2)
+  double min_note_s = 0.03;       // shorter notes are dropped (0..0.5)
+  void validate() const;          // throws ConfigError naming the field
+};
+
+// One written note (after quantisation, clipping to chord streams and merging).
+struct AbcQuantisedNote {
+  int voice = 0;       // index into AbcTune::voices
+  int pitch = 60;
+  Fraction start;      // whole notes from the start of the written music (the pickup bar included)
+  Fraction length;     // whole notes (> 0); the sum of tied pieces
+  int velocity = 100;
+  int program = 0;
+  bool is_drum = false;
+};
+
+struct AbcVoiceInfo {
+  std::string id;      // "P1", "P1R", "P1L", "D"
+  std::string name;    // GM instrument name ("" for a piano left hand)
+  std::string clef;    // "treble" | "bass" | "perc"
+  int program = 0;
+  bool is_drum = false;
+};
+
+struct AbcTune {
+  std::string text;                      // the tune, ending with a newline
+  std::vector<AbcVoiceInfo> voices;
+  std::vector<AbcQuantisedNote> notes;   // sorted by (voice, start, pitch)
+  std::string meter = "4/4";             // as written in M:
+  int meter_numerator = 4;
+  int meter_denominator = 4;
+  Fraction bar_length{1};                // whole notes
+  Fraction pickup;                       // length of a short first bar; 0 when none
+  Fraction beat{1, 4};                   // Q: note value
+  double tempo_bpm = 120.0;              // Q: value
+  std::string key = "C";                 // as written in K:
+  int key_fifths = 0;                    // signature: sharps > 0, flats < 0
+  bool key_minor = false;
+  Fraction unit_length{1, 8};            // L:
+  int bars = 0;                          // bars written (the pickup included)
+  double start_s = 0.0;                  // time of position 0 in the input (may be < first onset)
+};
+
+// Deterministic: the same notes and config give the same bytes.
+// Throws ConfigError for an invalid config, InputError for unusable input
+// (no notes left after filtering: an empty tune with one bar rest is written instead).
+AbcTune write_abc(const NoteSequence& seq, const AbcWriterConfig& cfg = {});
+
+// "song" from "/a/b/song.mid" (for T:).
+std::string abc_title_from_path(const std::string& path);
+
+}  // namespace tunescribe
