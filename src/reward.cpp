@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "tunescribe/abc_reader.h"
 #include "tunescribe/errors.h"
 
 namespace tunescribe {
@@ -827,6 +828,51 @@ RewardMode reward_mode_from_string(const std::string& s) {
 
 std::string reward_mode_name(RewardMode m) { return m == RewardMode::Corrected ? "corrected" : "flynn2024"; }
 
+namespace {
+
+// Corrected mode: the notes of each voice as abc2midi would play them (the
+// ABC reader: key signatures, accidentals, ties, repeats, endings, parts),
+// so that an ABC text and a MIDI rendering of it compare equal. Names and
+// %%MIDI programs stay those of the header parser; the text tokenizer's
+// pitches are kept when the reader finds no note at all.
+void pitches_from_abc_reader(const std::string& text, const std::string& what, RewardInput& in) {
+  bool has_x = false;
+  for (size_t p = 0; p < text.size();) {
+    size_t b = p;
+    while (b < text.size() && (text[b] == ' ' || text[b] == '\t')) ++b;
+    if (text.compare(b, 2, "X:") == 0) has_x = true;
+    const size_t e = text.find('\n', p);
+    if (e == std::string::npos) break;
+    p = e + 1;
+  }
+  std::vector<AbcTuneNotes> tunes;
+  try {
+    tunes = read_abc_text(has_x ? text : "X:1\n" + text, what);
+  } catch (const Error&) {
+    return;
+  }
+  if (tunes.empty() || tunes.front().notes.empty()) return;
+  const AbcTuneNotes& tune = tunes.front();
+  std::vector<RewardVoice> voices;
+  for (const auto& id : tune.voice_ids) {
+    RewardVoice v;
+    v.id = id;
+    for (const auto& pv : in.voices)
+      if (pv.id == id || (pv.id.empty() && tune.voice_ids.size() == 1)) {
+        v.name = pv.name;
+        v.program = pv.program;
+      }
+    voices.push_back(v);
+  }
+  for (const auto& n : tune.notes) {  // sorted by (voice, start, pitch)
+    if (n.grace || n.voice < 0 || static_cast<size_t>(n.voice) >= voices.size()) continue;
+    voices[static_cast<size_t>(n.voice)].pitches.push_back(n.pitch);
+  }
+  in.voices = std::move(voices);
+}
+
+}  // namespace
+
 RewardInput parse_reward_input(const std::string& text, RewardMode mode, const std::string& what) {
   RewardInput in;
   if (mode == RewardMode::Flynn2024) {
@@ -850,6 +896,7 @@ RewardInput parse_reward_input(const std::string& text, RewardMode mode, const s
     }
   } else {
     in = CorrectedParser().parse(text);
+    pitches_from_abc_reader(text, what, in);
   }
   in.source = what;
   return in;

@@ -157,8 +157,9 @@ TEST(RewardCorrected, HeaderParsing) {
 }
 
 TEST(RewardCorrected, PitchesFollowAbc) {
-  // Octaves, accidentals, key signature (extension), bar-scoped accidentals,
-  // chords, ties merged (extension), rests, strings/decorations/comments skipped.
+  // Octaves, accidentals, key signature, bar-scoped accidentals (applied in
+  // every octave, as abc2midi plays them: =f also makes the next F natural),
+  // chords, ties merged, rests, strings/decorations/comments skipped.
   auto in = parse_reward_input(
       "X:1\nK:G\nV:1 name=\"Violin\"\n%%MIDI program 40\n"
       "\"Am\"!trill!C c c' C, ^c _B =f f F | F [CEG]2 z2 d2- | d2 e % comment c\n",
@@ -166,7 +167,11 @@ TEST(RewardCorrected, PitchesFollowAbc) {
   ASSERT_EQ(in.voices.size(), 1u);
   EXPECT_EQ(in.voices[0].name, "Violin");
   EXPECT_EQ(in.voices[0].program, 40);
-  EXPECT_EQ(in.voices[0].pitches, (std::vector<int>{60, 72, 84, 48, 73, 70, 77, 77, 66, 66, 60, 64, 67, 74, 76}));
+  EXPECT_EQ(in.voices[0].pitches, (std::vector<int>{60, 72, 84, 48, 73, 70, 77, 77, 65, 66, 60, 64, 67, 74, 76}));
+  // Repeats and endings are played as abc2midi plays them.
+  in = parse_reward_input("X:1\nL:1/4\nK:C\n|:C D|1 E:|2 F|]\n", RewardMode::Corrected);
+  ASSERT_EQ(in.voices.size(), 1u);
+  EXPECT_EQ(in.voices[0].pitches, (std::vector<int>{60, 62, 64, 60, 62, 65}));
   // The last voice is kept without a final newline (B3 fixed); voices are merged by id.
   in = parse_reward_input("V:1\nCD\nV:2\nEF\nV:1\nG", RewardMode::Corrected);
   ASSERT_EQ(in.voices.size(), 2u);

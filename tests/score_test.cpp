@@ -792,3 +792,23 @@ TEST(ScoreCli, AbcPairsGetTheReward) {
   EXPECT_EQ(score_cmd("--fail-under reward.reward=0.9 --reward-mode flynn2024 " + q(d + "/est_cut.abc") + " " +
                       q(d + "/est_cut.abc")).exit_code, 1);
 }
+
+TEST(ScoreCli, AbcAgainstItsAbc2midiRendering) {
+  if (!test::have_program("abc2midi")) GTEST_SKIP() << "abc2midi is not installed";
+  const std::string d = test::temp_dir("score_abc_midi");
+  // Repeats, an ending, a key signature with accidentals and a tie.
+  const std::string abc =
+      "X:1\nT:t\nM:3/4\nL:1/8\nQ:1/4=100\nK:G\nV:1 name=\"Violin\"\n%%MIDI program 40\n"
+      "|:G2 A2 B2-|B2 c2 A2|1 F2 D2 E2:|2 =F2 G2 G2|]\n";
+  write_text(d + "/t.abc", abc);
+  const auto r0 = test::run_command("abc2midi " + q(d + "/t.abc") + " -o " + q(d + "/t.mid") + " -quiet -silent");
+  ASSERT_EQ(r0.exit_code, 0) << r0.err;
+  const auto r = score_cmd("--json " + q(d + "/t.mid") + " " + q(d + "/t.abc"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out)["files"][0];
+  EXPECT_GT(j["n_ref"].get<int>(), 12);  // the repeat is played
+  EXPECT_EQ(j["n_ref"], j["n_est"]);
+  EXPECT_NEAR(j["transcription"]["F-measure_no_offset"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(j["multi_instrument"]["F-measure"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(j["reward"]["pitch"].get<double>(), 0.0, 1e-12);  // the MIDI side through the ABC emitter
+}
