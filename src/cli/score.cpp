@@ -14,6 +14,8 @@
 #include <tuple>
 
 #include "commands.h"
+#include "tunescribe/abc_reader.h"
+#include "tunescribe/abc_writer.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
@@ -21,14 +23,6 @@
 #include "tunescribe/reward.h"
 #include "tunescribe/score.h"
 
-#if __has_include("tunescribe/abc_reader.h")
-#include "tunescribe/abc_reader.h"
-#define TUNESCRIBE_SCORE_HAVE_ABC_READER 1
-#endif
-#if __has_include("tunescribe/abc_writer.h")
-#include "tunescribe/abc_writer.h"
-#define TUNESCRIBE_SCORE_HAVE_ABC_WRITER 1
-#endif
 
 namespace fs = std::filesystem;
 
@@ -57,7 +51,6 @@ struct Input {
   std::optional<RewardInput> reward;  // for the ABC reward
   std::optional<NoteSequence> sequence;  // MIDI/JSON notes (for the emitter path)
   std::string abc_text;
-  std::vector<std::string> notes_unavailable;  // why notes/reward are missing
 };
 
 struct PairResult {
@@ -114,8 +107,14 @@ Input load_input(const std::string& path, const ScoreOptions& o, RewardMode mode
     in.kind = "abc";
     in.abc_text = read_file_text(path);
     in.reward = parse_reward_input(in.abc_text, mode, path);
-#ifdef TUNESCRIBE_SCORE_HAVE_ABC_READER
-    const auto tunes = read_abc_text(in.abc_text, path);
+    std::vector<AbcTuneNotes> tunes;
+    try {
+      tunes = read_abc_text(in.abc_text, path);
+    } catch (const InputError&) {
+      // A bare fragment without X: (common in model output): read it as one tune.
+      if (in.abc_text.find("X:") != std::string::npos) throw;
+      tunes = read_abc_text("X:1\n" + in.abc_text, path);
+    }
     if (tunes.empty()) throw InputError("score: " + path + ": no ABC tune (X:) found");
     if (tunes.size() > 1) log_warn("score", path + ": " + std::to_string(tunes.size()) + " tunes; scoring the first");
     NoteSequence seq = tunes.front().sequence;
@@ -123,9 +122,6 @@ Input load_input(const std::string& path, const ScoreOptions& o, RewardMode mode
     ScoreNotes sn = score_notes_from_sequence(seq);
     sn.has_velocity = false;  // ABC has no real dynamics
     in.notes = sn;
-#else
-    in.notes_unavailable.push_back(path + ": note metrics for ABC need the ABC reader, which is not available yet");
-#endif
     return in;
   }
   throw InputError("score: " + path + ": unsupported file type '" + ext + "' (use .mid, .midi, .json, .txt or .abc)");
@@ -138,16 +134,10 @@ std::optional<RewardInput> reward_side(const Input& in, RewardMode mode, std::ve
     remarks.push_back("reward: " + in.path + ": a mir_eval .txt file has no instruments, metre or tempo");
     return std::nullopt;
   }
-#ifdef TUNESCRIBE_SCORE_HAVE_ABC_WRITER
   AbcWriterConfig cfg;
   cfg.title = abc_title_from_path(in.path);
   const AbcTune tune = write_abc(*in.sequence, cfg);
   return parse_reward_input(tune.text, mode, in.path);
-#else
-  if (mode == RewardMode::Corrected) return reward_input_from_sequence(*in.sequence);
-  remarks.push_back("reward: " + in.path + ": flynn2024 needs ABC text and the ABC emitter is not available yet");
-  return std::nullopt;
-#endif
 }
 
 PairResult score_pair(const std::string& stem, const std::string& ref_path, const std::string& est_path,
@@ -158,8 +148,6 @@ PairResult score_pair(const std::string& stem, const std::string& ref_path, cons
   r.est_path = est_path;
   const Input ref = load_input(ref_path, o, mode);
   const Input est = load_input(est_path, o, mode);
-  for (const auto* in : {&ref, &est})
-    for (const auto& s : in->notes_unavailable) r.notes.push_back(s);
   if (ref.notes && est.notes) {
     ScoreNotes rn = *ref.notes, en = *est.notes;
     rn.source = ref_path;
