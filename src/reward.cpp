@@ -902,6 +902,65 @@ RewardInput parse_reward_input(const std::string& text, RewardMode mode, const s
   return in;
 }
 
+std::string flynn2024_layout(const std::string& text) {
+  struct V {
+    std::string id, name;
+    int program = -1;
+    std::string body;
+  };
+  std::vector<V> voices;
+  std::string header;
+  int def = -1, cur = -1;
+  auto find_voice = [&](const std::string& id) {
+    for (size_t i = 0; i < voices.size(); ++i)
+      if (voices[i].id == id) return static_cast<int>(i);
+    voices.push_back(V{id, "", -1, ""});
+    return static_cast<int>(voices.size() - 1);
+  };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("%%MIDI program", 0) == 0) {
+      if (def >= 0) voices[static_cast<size_t>(def)].program = std::atoi(line.c_str() + 14);
+      continue;
+    }
+    if (line.rfind("%", 0) == 0 || line.rfind("T:", 0) == 0) continue;
+    if (line.rfind("V:", 0) == 0) {
+      std::string rest = strip(line.substr(2));
+      size_t e = 0;
+      while (e < rest.size() && !is_py_space(rest[e])) ++e;
+      def = cur = find_voice(rest.substr(0, e));
+      const std::string name = voice_name_from_header(rest.substr(e));
+      if (!name.empty()) voices[static_cast<size_t>(def)].name = name;
+      continue;
+    }
+    if (line.rfind("[V:", 0) == 0) {
+      const size_t close = line.find(']');
+      if (close != std::string::npos) {
+        std::string id = strip(line.substr(3, close - 3));
+        const size_t sp = id.find(' ');
+        if (sp != std::string::npos) id = id.substr(0, sp);
+        cur = find_voice(id);
+        line = strip(line.substr(close + 1));
+      }
+    }
+    if (cur < 0) header += line + "\n";
+    else voices[static_cast<size_t>(cur)].body += line + "\n";
+  }
+  std::string out = header;
+  for (size_t i = 0; i < voices.size(); ++i) {
+    std::string name = voices[i].name;
+    if (name.empty() && voices[i].program >= 0 && voices[i].program <= 127)
+      name = pretty_midi_gm_names()[static_cast<size_t>(voices[i].program)];
+    out += "V:" + std::to_string(i + 1) + " name=\"" + name + "\"\n" + voices[i].body;
+  }
+  return out;
+}
+
 RewardInput reward_input_from_sequence(const NoteSequence& seq) {
   RewardInput in;
   in.source = seq.source;

@@ -257,3 +257,18 @@ TEST(RewardMisc, HungarianFindsTheMinimum) {
   EXPECT_DOUBLE_EQ(normalized_levenshtein({1, 2, 3}, {1, 3}), 1.0 / 3);
   EXPECT_DOUBLE_EQ(normalized_levenshtein({}, {}), 0.0);
 }
+
+TEST(RewardFlynn, EmitterLayoutBecomesTheArticlesLayout) {
+  const std::string emitted =
+      "X:1\nT:Transcription\nM:3/4\nL:1/8\nQ:1/4=120\n%%score P1 P2\nK:G\nV:P1 clef=treble name=\"Violin\"\n"
+      "%%MIDI program 40\nV:P2 clef=bass\n%%MIDI program 42\n% bars 1-2\n[V:P1] G2 A2 B2 | c2 d2 e2 |]\n"
+      "[V:P2] G,,2 A,,2 B,,2 | C,2 D,2 E,2 |]\n";
+  const std::string flynn = flynn2024_layout(emitted);
+  EXPECT_EQ(flynn,
+            "X:1\nM:3/4\nL:1/8\nQ:1/4=120\nK:G\nV:1 name=\"Violin\"\nG2 A2 B2 | c2 d2 e2 |]\nV:2 name=\"Cello\"\n"
+            "G,,2 A,,2 B,,2 | C,2 D,2 E,2 |]\n");
+  const auto in = parse_reward_input(flynn, RewardMode::Flynn2024);
+  ASSERT_EQ(in.voices.size(), 2u);
+  EXPECT_EQ(in.voices[0].pitches, (std::vector<int>{67, 69, 71, 60, 62, 64}));  // case ignored (B4)
+  EXPECT_EQ(in.instrument_names, (std::vector<std::string>{"Violin", "Cello"}));
+}

@@ -75,6 +75,15 @@ RewardInput parse_reward_input(const std::string& abc_text, RewardMode mode,
 // left out (ABC has no standard drum spelling).
 RewardInput reward_input_from_sequence(const NoteSequence& seq);
 
+// Rewrites an ABC text (e.g. the ABC emitter's, with interleaved `[V:id]`
+// lines) into the layout of the article's ground truth (scoring.md §2.2):
+// header without `%` and `T:` lines, then per voice a `V:n name="…"` line
+// (n = 1, 2, … in order of definition; the name from the voice's name=, else
+// the GM name of its %%MIDI program) followed by that voice's music lines.
+// Used for the MIDI side of an ABC/MIDI pair in flynn2024 mode, whose voice
+// regex only understands that layout.
+std::string flynn2024_layout(const std::string& abc_text);
+
 // The reward of `est` against the ground truth `ref`. Flynn2024 evaluates
 // ABCLoss()(first = ref, second = est), the argument order of the article's
 // PPO loop (cell 47), and mirrors its asymmetries.

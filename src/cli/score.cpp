@@ -137,7 +137,9 @@ std::optional<RewardInput> reward_side(const Input& in, RewardMode mode, std::ve
   AbcWriterConfig cfg;
   cfg.title = abc_title_from_path(in.path);
   const AbcTune tune = write_abc(*in.sequence, cfg);
-  return parse_reward_input(tune.text, mode, in.path);
+  // flynn2024: the article's voice regex needs its data's layout (V:1 blocks).
+  const std::string text = mode == RewardMode::Flynn2024 ? flynn2024_layout(tune.text) : tune.text;
+  return parse_reward_input(text, mode, in.path);
 }
 
 PairResult score_pair(const std::string& stem, const std::string& ref_path, const std::string& est_path,
