@@ -576,29 +576,60 @@ VelocityScores evaluate_transcription_velocity(const ScoreNotes& ref, const Scor
   return out;
 }
 
+ProgramGranularity program_granularity_from_string(const std::string& s) {
+  if (s == "full") return ProgramGranularity::Full;
+  if (s == "midi_class") return ProgramGranularity::MidiClass;
+  if (s == "flat") return ProgramGranularity::Flat;
+  throw ConfigError("score: program granularity '" + s + "' is unknown (full | midi_class | flat)");
+}
+
+Metrics multi_instrument_metrics(const MatchCounts& drum, const MatchCounts& nondrum, double beta) {
+  auto prf = [&](Metrics& m, size_t matched, size_t n_ref, size_t n_est, const std::string& prefix) {
+    const double p = n_est ? static_cast<double>(matched) / static_cast<double>(n_est) : 0.0;
+    const double r = n_ref ? static_cast<double>(matched) / static_cast<double>(n_ref) : 0.0;
+    m.set(prefix + "Precision", p);
+    m.set(prefix + "Recall", r);
+    m.set(prefix + "F-measure", f_measure(p, r, beta));
+  };
+  Metrics m;
+  prf(m, drum.matched + nondrum.matched, drum.n_ref + nondrum.n_ref, drum.n_est + nondrum.n_est, "");
+  prf(m, drum.matched, drum.n_ref, drum.n_est, "Drum_");
+  prf(m, nondrum.matched, nondrum.n_ref, nondrum.n_est, "Nondrum_");
+  return m;
+}
+
 MultiInstrumentScores evaluate_multi_instrument(const ScoreNotes& ref, const ScoreNotes& est,
-                                                const TranscriptionOptions& opt) {
+                                                const TranscriptionOptions& opt, ProgramGranularity granularity) {
   opt.validate();
   validate_transcription(ref, est, false);
+  auto program_of = [&](const ScoreNote& n) {
+    if (n.is_drum) return 0;
+    switch (granularity) {
+      case ProgramGranularity::MidiClass: return (n.program / 8) * 8;
+      case ProgramGranularity::Flat: return 0;
+      default: return n.program;
+    }
+  };
   using Key = std::pair<int, bool>;
   std::map<Key, std::pair<std::vector<ScoreNote>, std::vector<ScoreNote>>> groups;
-  for (const auto& n : ref.notes) groups[Key{n.is_drum ? 0 : n.program, n.is_drum}].first.push_back(n);
-  for (const auto& n : est.notes) groups[Key{n.is_drum ? 0 : n.program, n.is_drum}].second.push_back(n);
+  for (const auto& n : ref.notes) groups[Key{program_of(n), n.is_drum}].first.push_back(n);
+  for (const auto& n : est.notes) groups[Key{program_of(n), n.is_drum}].second.push_back(n);
   MultiInstrumentScores out;
   for (const auto& kv : groups) {
     const auto& r = kv.second.first;
     const auto& e = kv.second.second;
-    out.n_ref += r.size();
-    out.n_est += e.size();
+    const bool drum = kv.first.second;
+    MatchCounts& c = drum ? out.drum : out.nondrum;
+    c.n_ref += r.size();
+    c.n_est += e.size();
     if (r.empty() || e.empty()) continue;
-    const MatchKind kind = (kv.first.second || !opt.use_offset) ? MatchKind::NoteNoOffset : MatchKind::Note;
-    out.matched += match_notes(r, e, opt, kind).size();
+    const MatchKind kind = (drum || !opt.use_offset) ? MatchKind::NoteNoOffset : MatchKind::Note;
+    c.matched += match_notes(r, e, opt, kind).size();
   }
-  const double p = out.n_est ? static_cast<double>(out.matched) / static_cast<double>(out.n_est) : 0.0;
-  const double rc = out.n_ref ? static_cast<double>(out.matched) / static_cast<double>(out.n_ref) : 0.0;
-  out.metrics.set("Precision", p);
-  out.metrics.set("Recall", rc);
-  out.metrics.set("F-measure", f_measure(p, rc, opt.beta));
+  out.n_ref = out.drum.n_ref + out.nondrum.n_ref;
+  out.n_est = out.drum.n_est + out.nondrum.n_est;
+  out.matched = out.drum.matched + out.nondrum.matched;
+  out.metrics = multi_instrument_metrics(out.drum, out.nondrum, opt.beta);
   return out;
 }
 

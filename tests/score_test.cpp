@@ -275,6 +275,13 @@ TEST(ScoreMultiInstrument, ProgramAwareAndDrumsOnsetOnly) {
   EXPECT_NEAR(s.metrics.get("Precision"), 0.5, 1e-12);
   EXPECT_NEAR(s.metrics.get("Recall"), 0.5, 1e-12);
   EXPECT_NEAR(s.metrics.get("F-measure"), 0.5, 1e-12);
+  EXPECT_NEAR(s.metrics.get("Drum_F-measure"), 1.0, 1e-12);
+  EXPECT_NEAR(s.metrics.get("Nondrum_Precision"), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(s.metrics.get("Nondrum_Recall"), 1.0 / 3, 1e-12);
+  // GM family granularity: violin (40) and piano (0) still differ; flat: they match.
+  EXPECT_EQ(evaluate_multi_instrument(ref, est, {}, ProgramGranularity::MidiClass).matched, 2u);
+  EXPECT_EQ(evaluate_multi_instrument(ref, est, {}, ProgramGranularity::Flat).matched, 3u);
+  EXPECT_THROW(program_granularity_from_string("coarse"), ConfigError);
   // Program-agnostic mir_eval (with offsets) would match 2 notes as well but
   // different ones (violin note counted via the piano guess; not the drum).
   const auto flat = evaluate_transcription(ref, est);

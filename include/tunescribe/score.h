@@ -104,9 +104,22 @@ struct VelocityScores {
   MatchCounts note, note_no_offset;
 };
 
+// MT3's program granularities (vocabularies.PROGRAM_GRANULARITIES).
+enum class ProgramGranularity {
+  Full,       // the exact GM program (the "Full" column of MT3's tables)
+  MidiClass,  // program // 8 (GM family)
+  Flat,       // every non-drum program the same
+};
+// "full" | "midi_class" | "flat"; throws ConfigError.
+ProgramGranularity program_granularity_from_string(const std::string& s);
+
 struct MultiInstrumentScores {
-  Metrics metrics;  // "Precision", "Recall", "F-measure" (MT3 "Full" programs)
-  size_t n_ref = 0, n_est = 0, matched = 0;
+  // "Precision", "Recall", "F-measure" (all notes: MT3's "Onset + offset +
+  // program"), "Drum_Precision", "Drum_Recall", "Drum_F-measure" (MT3's "Drum
+  // onset"), "Nondrum_Precision", "Nondrum_Recall", "Nondrum_F-measure".
+  Metrics metrics;
+  MatchCounts drum, nondrum;  // n_ref, n_est, matched (overlap_sum unused)
+  size_t n_ref = 0, n_est = 0, matched = 0;  // drum + nondrum
 };
 
 // mir_eval validation (scoring.md §1.3) in mir_eval's order; throws InputError
@@ -120,12 +133,18 @@ TranscriptionScores evaluate_transcription(const ScoreNotes& ref, const ScoreNot
 // mir_eval.transcription_velocity.evaluate (validates first; needs velocities).
 VelocityScores evaluate_transcription_velocity(const ScoreNotes& ref, const ScoreNotes& est,
                                                const TranscriptionOptions& opt = {});
-// MT3's program-aware note F1 (metrics._program_aware_note_scores, "Full"):
-// notes grouped by (program, is_drum) (drums all count as program 0), each
+// MT3's program-aware note F1 (metrics._program_aware_note_scores): non-drum
+// programs mapped by the granularity, notes grouped by (program, is_drum)
+// (drum notes all count as program 0, tunescribe's drum convention), each
 // group matched with mir_eval's match_notes (drums: onset+pitch only, no
-// offset), precision = Σ matches / Σ est, recall = Σ matches / Σ ref, pooled.
+// offset), precision = Σ matches / Σ est, recall = Σ matches / Σ ref (0 when
+// the sum is 0), pooled over all groups, and separately over drum and
+// non-drum groups.
 MultiInstrumentScores evaluate_multi_instrument(const ScoreNotes& ref, const ScoreNotes& est,
-                                                const TranscriptionOptions& opt = {});
+                                                const TranscriptionOptions& opt = {},
+                                                ProgramGranularity granularity = ProgramGranularity::Full);
+// The same metrics from summed counts (for pooling over files).
+Metrics multi_instrument_metrics(const MatchCounts& drum, const MatchCounts& nondrum, double beta);
 
 // mir_eval's F-measure: (1+β²)PR/(β²P+R), 0 when P = R = 0.
 double f_measure(double precision, double recall, double beta = 1.0);

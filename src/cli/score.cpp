@@ -35,6 +35,7 @@ struct ScoreOptions {
   TranscriptionOptions metric;
   std::string txt_pitch = "hz";
   std::string reward_mode = "corrected";
+  std::string program_granularity = "full";
   std::vector<std::string> fail_under;
   bool no_sustain = false;
 };
@@ -159,7 +160,8 @@ PairResult score_pair(const std::string& stem, const std::string& ref_path, cons
     r.scored_notes = true;
     r.transcription = evaluate_transcription(rn, en, o.metric);
     if (rn.has_velocity && en.has_velocity) r.velocity = evaluate_transcription_velocity(rn, en, o.metric);
-    if (rn.has_program && en.has_program) r.multi = evaluate_multi_instrument(rn, en, o.metric);
+    if (rn.has_program && en.has_program)
+      r.multi = evaluate_multi_instrument(rn, en, o.metric, program_granularity_from_string(o.program_granularity));
   }
   if (ref.kind == "abc" || est.kind == "abc") {
     auto rr = reward_side(ref, mode, r.notes);
@@ -209,8 +211,7 @@ Aggregate aggregate(const std::vector<PairResult>& results, double beta) {
     }
   for (const auto& k : a.order) a.mean.emplace_back(k, sums[k].first / static_cast<double>(sums[k].second));
   // Pooled: sum the match counts of every file, then compute the metrics.
-  MatchCounts note, no_off, onset, offset, vnote, vno_off;
-  size_t m_ref = 0, m_est = 0, m_matched = 0;
+  MatchCounts note, no_off, onset, offset, vnote, vno_off, m_drum, m_nondrum;
   bool have_t = false, have_off = false, have_v = false, have_v_off = false, have_m = false;
   auto add = [](MatchCounts& s, const MatchCounts& c) {
     s.n_ref += c.n_ref;
@@ -235,9 +236,8 @@ Aggregate aggregate(const std::vector<PairResult>& results, double beta) {
     }
     if (r.multi) {
       have_m = true;
-      m_ref += r.multi->n_ref;
-      m_est += r.multi->n_est;
-      m_matched += r.multi->matched;
+      add(m_drum, r.multi->drum);
+      add(m_nondrum, r.multi->nondrum);
     }
   }
   Metrics p;
@@ -256,11 +256,8 @@ Aggregate aggregate(const std::vector<PairResult>& results, double beta) {
                     "velocity.F-measure_no_offset", "velocity.Average_Overlap_Ratio_no_offset", beta);
   }
   if (have_m) {
-    const double pr = m_est ? static_cast<double>(m_matched) / static_cast<double>(m_est) : 0.0;
-    const double rc = m_ref ? static_cast<double>(m_matched) / static_cast<double>(m_ref) : 0.0;
-    p.set("multi_instrument.Precision", pr);
-    p.set("multi_instrument.Recall", rc);
-    p.set("multi_instrument.F-measure", f_measure(pr, rc, beta));
+    for (const auto& kv : multi_instrument_metrics(m_drum, m_nondrum, beta).values)
+      p.set("multi_instrument." + kv.first, kv.second);
   }
   a.pooled = p.values;
   return a;
@@ -487,6 +484,7 @@ int run_score(const ScoreOptions& o) {
   if (o.txt_pitch != "hz" && o.txt_pitch != "midi")
     throw ConfigError("score: --txt-pitch '" + o.txt_pitch + "': expected hz or midi");
   o.metric.validate();
+  program_granularity_from_string(o.program_granularity);
   const RewardMode mode = reward_mode_from_string(o.reward_mode);
   const auto gates = parse_gates(o.fail_under);
   const bool dir_mode = !o.ref_dir.empty() || !o.est_dir.empty();
@@ -554,6 +552,7 @@ int run_score(const ScoreOptions& o) {
                     {"strict", o.metric.strict},
                     {"beta", o.metric.beta},
                     {"velocity_tolerance", o.metric.velocity_tolerance},
+                    {"program_granularity", o.program_granularity},
                     {"reward_mode", reward_mode_name(mode)}};
     j["files"] = ojson::array();
     for (const auto& r : results) {
@@ -622,6 +621,10 @@ void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "mir_eval key (F-measure_no_offset), velocity.<key>, multi_instrument.<key> or "
                   "reward.<pitch|metre|tempo|instrument|total|reward>; mean over files, or prefix pooled:")
       ->allow_extra_args(false);
+  sub->add_option("--program-granularity", o->program_granularity,
+                  "Multi-instrument F1: programs must match exactly (full), by GM family (midi_class) or not "
+                  "at all (flat); drums always onset-only")
+      ->capture_default_str();
   sub->add_flag("--no-sustain", o->no_sustain, "MIDI inputs: do not extend notes while the sustain pedal is down");
   sub->footer(
       "Exit codes: 0 scored, 1 a --fail-under gate tripped, 2 usage error or an input that could not be "
