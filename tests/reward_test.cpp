@@ -3,6 +3,12 @@
 // corrected mode's rules (§2.6).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "test_util.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/reward.h"
 
@@ -271,4 +277,46 @@ TEST(RewardFlynn, EmitterLayoutBecomesTheArticlesLayout) {
   ASSERT_EQ(in.voices.size(), 2u);
   EXPECT_EQ(in.voices[0].pitches, (std::vector<int>{67, 69, 71, 60, 62, 64}));  // case ignored (B4)
   EXPECT_EQ(in.instrument_names, (std::vector<std::string>{"Violin", "Cello"}));
+}
+
+TEST(RewardMisc, DifflibMatchesPython) {
+  if (test::run_command(test::python() + " -c 'import difflib'").exit_code != 0) GTEST_SKIP() << "no python3";
+  std::mt19937 rng(11);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const char* alphabets[] = {"ab", "abc ", "abcdefgh ", "xyzab"};
+  const int lengths_a[] = {0, 1, 3, 8, 20, 250}, lengths_b[] = {0, 1, 3, 8, 20, 210, 300};  // >= 200: autojunk
+  nlohmann::json doc = {{"pairs", nlohmann::json::array()}, {"names", pretty_midi_gm_names()}};
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string alpha = alphabets[pick(4)];
+    std::string a, b;
+    for (int k = lengths_a[pick(6)]; k > 0; --k) a += alpha[pick(static_cast<int>(alpha.size()))];
+    for (int k = lengths_b[pick(7)]; k > 0; --k) b += alpha[pick(static_cast<int>(alpha.size()))];
+    pairs.emplace_back(a, b);
+  }
+  for (const char* w : {"Piano", " Guitar ", "bass", "Drums", "violin 1", "Electric Piano", "Instrument 1", "horn",
+                        "Grand Piano", "flute", "sax", "strings ii", "xylo", "Lead 4 chiff", ""})
+    pairs.emplace_back("acoustic grand piano", w);
+  for (const auto& p : pairs) doc["pairs"].push_back({p.first, p.second});
+  const std::string dir = test::temp_dir("difflib");
+  {
+    std::ofstream out(dir + "/pairs.json");
+    out << doc.dump();
+  }
+  const auto r = test::run_command(test::python() + " '" + std::string(TUNESCRIBE_SOURCE_DIR) +
+                                   "/tools/fixtures/score_difflib_ref.py' '" + dir + "/pairs.json'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto want = nlohmann::json::parse(r.out);
+  ASSERT_EQ(want["ratio"].size(), pairs.size());
+  int bad = 0;
+  for (size_t i = 0; i < pairs.size() && bad < 10; ++i) {
+    const double got = difflib_ratio(pairs[i].first, pairs[i].second);
+    if (std::fabs(got - want["ratio"][i].get<double>()) > 1e-15 ||
+        flynn_gm_program(pairs[i].second) != want["close"][i].get<int>()) {
+      ++bad;
+      ADD_FAILURE() << "'" << pairs[i].first << "' / '" << pairs[i].second << "': ratio " << got << " vs "
+                    << want["ratio"][i] << ", program " << flynn_gm_program(pairs[i].second) << " vs "
+                    << want["close"][i];
+    }
+  }
 }
