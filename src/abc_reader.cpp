@@ -26,9 +26,12 @@ namespace {
 struct Item {
   enum Kind { kNote, kRest, kBar, kEnding, kTempo, kPart, kMeter, kKey } kind = kNote;
   Fraction dur;                  // time advance (notes, rests)
+  Fraction raw;                  // written length (before tuplet and broken rhythm)
+  bool staccato = false;
   std::vector<int> pitches;
   std::vector<bool> ties;
   std::vector<std::pair<int, int>> positions;  // (letter, octave) of each pitch
+  std::vector<bool> explicit_acc;              // pitch written with its own accidental
   std::vector<std::pair<int, Fraction>> graces;  // pitch, written length
   bool rep_start = false, rep_end = false;
   bool thick = false;            // ||, |], [|
@@ -54,7 +57,10 @@ struct Voice {
   int tup_left = 0;
   Fraction tup_factor{1};
   // broken rhythm
-  Fraction next_factor{1};
+  Fraction next_factor{1};       // for the note after '>' / '<'
+  Fraction prev_factor{1};       // for the note before it (applied when both lengths match)
+  int broken_prev = -1;          // item index of that note
+  bool staccato = false;         // a '.' decoration waits for the next note
   int last_note = -1;
   // ties: staff position (letter, octave) -> pitch of notes tied from the previous note item
   std::map<std::pair<int, int>, int> tie_pos;
@@ -145,7 +151,10 @@ KeyInfo parse_key_field(const std::string& raw) {
     if (ml == "exp") k.fifths = 0;
   } else if (t < toks.size() && (toks[t] == "none" || toks[t] == "None")) {
     ++t;
-  } else if (t < toks.size() && (toks[t] == "Hp" || toks[t] == "HP")) {
+  } else if (t < toks.size() && toks[t] == "HP") {
+    ++t;  // highland pipes, no signature
+  } else if (t < toks.size() && toks[t] == "Hp") {
+    k.fifths = 2;  // highland pipes as abc2midi plays them: F# and C#
     ++t;
   }
   for (; t < toks.size(); ++t) {
@@ -512,18 +521,32 @@ struct TuneParser {
   }
 
   void add_note_item(Voice& v, Item it, const std::vector<std::pair<int, int>>& positions, bool chord_tie) {
-    // Broken rhythm factor from a preceding '>' or '<'.
-    it.dur = it.dur * v.next_factor;
-    v.next_factor = Fraction(1);
+    // Broken rhythm from a preceding '>' or '<': abc2midi applies it only to two
+    // notes of the same written length and both staccato or both not.
+    it.raw = it.dur;
+    it.staccato = v.staccato;
+    v.staccato = false;
+    if (v.broken_prev >= 0) {
+      Item& prev = v.items[static_cast<size_t>(v.broken_prev)];
+      if (prev.raw == it.raw && prev.staccato == it.staccato) {
+        prev.dur = prev.dur * v.prev_factor;
+        it.dur = it.dur * v.next_factor;
+      } else {
+        warn(it.line, it.col, "broken rhythm between notes of unequal length ignored");
+      }
+      v.broken_prev = -1;
+    }
     if (v.tup_left > 0) {
       it.dur = it.dur * v.tup_factor;
+      for (auto& g : it.graces) g.second = g.second * v.tup_factor;  // abc2midi scales them too
       --v.tup_left;
     }
     if (it.kind == Item::kNote) {
       // A tie continuation keeps the tied pitch (same staff position).
       for (size_t k = 0; k < it.pitches.size(); ++k) {
         auto f = v.tie_pos.find(positions[k]);
-        if (f != v.tie_pos.end()) it.pitches[k] = f->second;
+        // (unless it carries its own accidental: abc2midi then ties only equal pitches)
+        if (f != v.tie_pos.end() && !(k < it.explicit_acc.size() && it.explicit_acc[k])) it.pitches[k] = f->second;
         if (chord_tie) it.ties[k] = true;
       }
       v.tie_pos.clear();
@@ -564,7 +587,11 @@ struct TuneParser {
         ++i;
         continue;
       }
-      if (std::strchr(".~HLMOPSTuvJR", c) && c != 0) { ++i; continue; }
+      if (std::strchr(".~HLMOPSTuvJR", c) && c != 0) {
+        if (c == '.' && cur >= 0) voices[static_cast<size_t>(cur)].staccato = true;
+        ++i;
+        continue;
+      }
       if (c == '{') {  // grace notes
         size_t j = s.find('}', i);
         if (j == std::string::npos) { warn(line, col, "unterminated grace notes"); break; }
@@ -684,6 +711,7 @@ struct TuneParser {
           }
         }
         if (it.kind == Item::kBar) bar_reset(v);
+        graces.clear();  // a grace group before a bar line has no host note
         v.items.push_back(it);
         i = j;
         continue;
@@ -696,8 +724,8 @@ struct TuneParser {
         Fraction small(1, int64_t(1) << n);
         Fraction big = Fraction(2) - small;
         if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
-          Item& prev = v.items[static_cast<size_t>(v.last_note)];
-          prev.dur = prev.dur * (c == '>' ? big : small);
+          v.broken_prev = v.last_note;
+          v.prev_factor = c == '>' ? big : small;
           v.next_factor = c == '>' ? small : big;
         } else {
           warn(line, col, "broken rhythm without a preceding note");
@@ -759,6 +787,7 @@ struct TuneParser {
             it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
             it.ties.push_back(tie);
             positions.emplace_back(li, oct);
+            it.explicit_acc.push_back(has);
             if (first) { first_len = m; first = false; }
           }
           if (j >= s.size()) { warn(line, col, "unterminated chord"); i = s.size(); continue; }
@@ -782,6 +811,7 @@ struct TuneParser {
           it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
           it.ties.push_back(tie);
           positions.emplace_back(li, oct);
+          it.explicit_acc.push_back(has);
           it.dur = v.unit * m;
           i = j;
         }
@@ -820,6 +850,8 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
   int pass = 1;
   bool skipping = false;
   std::set<size_t> used;
+  const size_t kNoSection = static_cast<size_t>(-1);
+  bool endings_seen = false;
   size_t guard = 0;
   size_t i = begin;
   auto ending_follows = [&](size_t k) {
@@ -829,6 +861,7 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
   while (i < end && guard++ < 1000000) {
     const Item& it = items[i];
     bool is_marker = it.kind == Item::kBar || it.kind == Item::kEnding;
+    if (!it.endings.empty()) endings_seen = true;
     if (skipping) {
       if (!is_marker) { ++i; continue; }
       if (!it.endings.empty()) {
@@ -842,13 +875,15 @@ std::vector<size_t> expand_repeats(const std::vector<Item>& items, size_t begin,
     }
     if (is_marker) {
       if (it.rep_end && !(it.rep_end && ending_follows(i) && used.count(i))) {
-        if (!used.count(i)) {
+        if (!used.count(i) && section_start != kNoSection) {
           used.insert(i);
           ++pass;
           i = section_start;
           continue;
         }
-        section_start = i + 1;
+        // Passing a :| again: it opens a new section ("Assuming repeat"), except
+        // once variant endings have been met, when later :| without |: do not repeat.
+        section_start = endings_seen ? kNoSection : i + 1;
         pass = 1;
       }
       if (it.rep_start) {
@@ -949,7 +984,11 @@ void finish_tune(TuneParser& P, AbcTuneNotes& out, const AbcReaderConfig& cfg) {
       if (it.kind == Item::kRest) { t = t + it.dur; pending.clear(); continue; }
       if (it.kind != Item::kNote) continue;
       Fraction start = t, dur = it.dur;
-      if (cfg.play_grace_notes && !it.graces.empty()) {
+      Fraction grace_total(0);
+      for (const auto& g : it.graces) grace_total = grace_total + g.second * Fraction(1, 4);
+      // abc2midi drops a grace group as long as its host note (half of it when staccato).
+      Fraction host = it.staccato ? it.dur * Fraction(1, 2) : it.dur;
+      if (cfg.play_grace_notes && !it.graces.empty() && grace_total < host) {
         Fraction gt = t;
         for (const auto& g : it.graces) {
           Fraction gl = g.second * Fraction(1, 4);

@@ -485,8 +485,8 @@ MeterHyp choose_meter(const std::vector<std::pair<double, double>>& beta_sal, do
     double bpm = 60.0 / (sec_per_unit * h.f.value());
     double pr = std::log2(bpm / 100.0) / 0.7;
     double prior = 0.3 * (-0.5 * pr * pr);
-    int step = std::max(1, sub > 0 ? sub : beat);
-    if (fine > 0) step = fine;
+    // Downbeats lie on tracked units (or on the hypothesised beats that coincide with them).
+    int step = std::gcd(beat, kSteps);
     for (int ph = 0; ph < bar; ph += step) {
       double sc = 0;
       for (int r = 0; r < bar; ++r) {
@@ -586,6 +586,8 @@ void AbcWriterConfig::validate() const {
   if (!(grid_denominator == 16 || grid_denominator == 32))
     bad("grid_denominator", std::to_string(grid_denominator), "16 or 32");
   if (bars_per_line < 1 || bars_per_line > 32) bad("bars_per_line", std::to_string(bars_per_line), "1..32");
+  if (!(max_line_chars == 0 || (max_line_chars >= 30 && max_line_chars <= 1000)))
+    bad("max_line_chars", std::to_string(max_line_chars), "0 or 30..1000");
   if (!(chord_cluster_s >= 0 && chord_cluster_s <= 0.2))
     bad("chord_cluster_s", std::to_string(chord_cluster_s), "0..0.2");
   if (!(min_note_s >= 0 && min_note_s <= 0.5)) bad("min_note_s", std::to_string(min_note_s), "0..0.5");
@@ -678,8 +680,41 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   enum class UnitKind { kWrittenBeat, kQuarter, kTracked } unit_kind;
   if (cfg.tempo_bpm > 0) {
     unit_kind = UnitKind::kWrittenBeat;
+    // Phase: start at the first onset, then shift the grid (by at most 0.15 beat)
+    // to fit all onsets best to sixteenths or triplet eighths: the first onset
+    // carries jitter too.
+    const double period = 60.0 / cfg.tempo_bpm;
     double t0 = clusters.empty() ? 0.0 : clusters.front().time_s;
-    map = fixed_map(60.0 / cfg.tempo_bpm, t0, t_end);
+    if (clusters.size() > 1) {
+      double best_cost = 1e300, best_shift = 0;
+      for (int k = -60; k <= 60; ++k) {
+        double shift = k * 0.0025;
+        double cost = 0;
+        for (const auto& c : clusters) {
+          double b = (c.time_s - t0) / period - shift;
+          double r4 = (b * 4 - std::round(b * 4)) / 4 / 0.05, r3 = (b * 3 - std::round(b * 3)) / 3 / 0.05;
+          cost += c.salience * std::min(r4 * r4, r3 * r3 + 1.0);
+        }
+        cost += 1e-6 * std::abs(k);
+        if (cost < best_cost) { best_cost = cost; best_shift = shift; }
+      }
+      t0 += best_shift * period;
+      // Beat phase: the grid offset (in twelfths of a beat) that puts the most
+      // salience on beats, then on half and third beats.
+      double best_w = -1;
+      int best_k = 0;
+      for (int k = 0; k < 12; ++k) {
+        double w = 0;
+        for (const auto& c : clusters) {
+          double b = (c.time_s - t0) / period - k / 12.0;
+          int pos = static_cast<int>(((std::lround(b * 12) % 12) + 12) % 12);
+          w += c.salience * (pos == 0 ? 1.0 : (pos == 6 || pos == 4 || pos == 8) ? 0.5 : (pos % 3 == 0 || pos % 2 == 0) ? 0.25 : 0.0);
+        }
+        if (w > best_w + 1e-9) { best_w = w; best_k = k; }
+      }
+      t0 += best_k / 12.0 * period;
+    }
+    map = fixed_map(period, t0, t_end);
   } else if (cfg.use_midi_metadata && !seq_in.tempos.empty()) {
     unit_kind = UnitKind::kQuarter;
     map = midi_tempo_map(seq_in.tempos, t_end);
@@ -1135,7 +1170,11 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
                 cont = true;
               }
             }
-            bool equal3 = toks.size() == 3 && wl[0] == wl[1] && wl[1] == wl[2];
+            // Plain (3 only for three equal single notes/rests: abc2midi warns
+            // "Different length notes in tuple" for a chord inside (3.
+            bool has_chord = false;
+            for (size_t k = e; k < g_end; ++k) has_chord = has_chord || evs[k].pitches.size() > 1;
+            bool equal3 = toks.size() == 3 && wl[0] == wl[1] && wl[1] == wl[2] && !has_chord;
             if (!out.empty()) out += " ";
             out += equal3 ? "(3" : "(3:2:" + std::to_string(toks.size());
             for (const auto& t : toks) out += t;
@@ -1209,14 +1248,28 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     if (v.info.is_drum) os << "%%MIDI channel 10\n";
     else os << "%%MIDI program " << v.info.program << "\n";
   }
-  for (int b0 = 0; b0 < nbars; b0 += cfg.bars_per_line) {
-    int b1 = std::min(nbars, b0 + cfg.bars_per_line);
+  for (int b0 = 0; b0 < nbars;) {
+    // bars_per_line bars per system, halved while a voice line would be longer than
+    // max_line_chars (abcm2ps fails with "Line too much shrunk" on crowded lines).
+    int n = cfg.bars_per_line;
+    while (n > 1 && cfg.max_line_chars > 0) {
+      size_t longest = 0;
+      for (const auto& v : voices) {
+        size_t len = 3 + v.info.id.size() + 1;
+        for (int b = b0; b < std::min(nbars, b0 + n); ++b) len += 1 + v.bars[static_cast<size_t>(b)].size();
+        longest = std::max(longest, len);
+      }
+      if (longest <= static_cast<size_t>(cfg.max_line_chars)) break;
+      n = std::max(1, n / 2);
+    }
+    int b1 = std::min(nbars, b0 + n);
     os << "% bars " << (b0 + 1) << "-" << b1 << "\n";
     for (const auto& v : voices) {
       os << "[V:" << v.info.id << "]";
       for (int b = b0; b < b1; ++b) os << " " << v.bars[static_cast<size_t>(b)];
       os << "\n";
     }
+    b0 = b1;
   }
 
   // ---- 11. Result.

@@ -478,6 +478,121 @@ TEST(AbcWriter, EmptyInputWritesValidTune) {
   }
 }
 
+namespace {
+// A random tune: meter, key, rhythm per beat (straight or triplet), chords, a second part.
+struct RandomTune {
+  std::vector<N> notes;
+  std::string meter;
+  double bpm;
+};
+RandomTune random_tune(unsigned seed, bool allow_triplets, bool second_part) {
+  std::mt19937 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const char* meters[] = {"2/4", "3/4", "4/4", "6/8"};
+  RandomTune r;
+  r.meter = meters[pick(4)];
+  r.bpm = 70 + pick(70);
+  bool compound = r.meter == "6/8";
+  int beats_per_bar = r.meter == "2/4" || compound ? 2 : r.meter == "3/4" ? 3 : 4;
+  const int scale[] = {0, 2, 4, 5, 7, 9, 11};
+  int tonic = 55 + pick(12);
+  int degree = 7;
+  // beat length in quarters
+  double beat_q = compound ? 1.5 : 1.0;
+  double t = 0;
+  int bars = 6 + pick(4);
+  for (int b = 0; b < bars; ++b) {
+    for (int k = 0; k < beats_per_bar; ++k) {
+      std::vector<double> cuts;  // fractions of the beat
+      int kind = pick(allow_triplets && !compound ? 6 : 5);
+      if (compound) {
+        if (kind == 0) cuts = {0};
+        else if (kind == 1) cuts = {0, 2.0 / 3};
+        else cuts = {0, 1.0 / 3, 2.0 / 3};
+      } else if (kind == 0) cuts = {0};
+      else if (kind <= 2) cuts = {0, 0.5};
+      else if (kind == 3) cuts = {0, 0.25, 0.5, 0.75};
+      else if (kind == 4) cuts = {0, 0.5, 0.75};
+      else cuts = {0, 1.0 / 3, 2.0 / 3};
+      for (size_t c = 0; c < cuts.size(); ++c) {
+        double on = t + cuts[c] * beat_q;
+        double off = t + (c + 1 < cuts.size() ? cuts[c + 1] : 1.0) * beat_q;
+        bool triplet = !compound && cuts.size() == 3 && cuts[1] < 0.4;
+        if (pick(8) == 0 && !triplet) continue;  // a rest (not inside a triplet: that would be ambiguous)
+        degree = std::max(0, std::min(20, degree + pick(5) - 2));
+        int p = tonic + 12 * (degree / 7) + scale[degree % 7] - 12;
+        if (pick(12) == 0) p += 1;  // chromatic
+        r.notes.push_back({p, on, (off - on) * 0.9});
+        if (pick(6) == 0) r.notes.push_back({p - 5, on, (off - on) * 0.9});  // a two-note chord
+      }
+      t += beat_q;
+    }
+  }
+  if (second_part) {
+    double bar_q = beats_per_bar * beat_q;
+    for (int b = 0; b < bars; ++b) r.notes.push_back({tonic - 12 - (b % 2) * 5, b * bar_q, bar_q * 0.95, 32, false});
+  }
+  return r;
+}
+}  // namespace
+
+TEST(AbcWriter, RandomPerformancesValidateAndRoundTrip) {
+  // Each emitted tune must pass the tools and read back as the quantised notes,
+  // whatever the estimator decided.
+  for (unsigned seed = 1; seed <= 16; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    auto rt = random_tune(seed, true, seed % 2 == 0);
+    auto seq = perform(rt.notes, rt.bpm, 0.015, seed);
+    AbcWriterConfig cfg;
+    if (seed % 3 == 0) cfg.grid_denominator = 32;
+    if (seed % 4 == 0) cfg.bars_per_line = 3;
+    check_tools_and_roundtrip(write_abc(seq, cfg));
+  }
+}
+
+TEST(AbcWriter, JitterQuantisesToTheTrueGrid) {
+  // With meter and tempo given, +-20 ms of jitter must not move any onset.
+  int checked = 0;
+  for (unsigned seed = 101; seed <= 112; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    auto rt = random_tune(seed, true, false);
+    // At <= 100 bpm, +-20 ms is <= 0.033 beat: well inside half the 0.083-beat gap
+    // between a sixteenth and a triplet eighth.
+    if (rt.bpm > 100) rt.bpm = 100;
+    auto seq = perform(rt.notes, rt.bpm, 0.02, seed);
+    AbcWriterConfig cfg;
+    cfg.meter = rt.meter;
+    bool compound = rt.meter == "6/8";
+    cfg.tempo_bpm = compound ? rt.bpm / 1.5 : rt.bpm;
+    cfg.split_piano = false;
+    auto tune = write_abc(seq, cfg);
+    // true onsets in whole notes, relative to the first one
+    std::vector<Fraction> want, got;
+    std::set<std::pair<int64_t, int>> seen;
+    for (const auto& n : rt.notes) {
+      Fraction w(std::llround(n.start_beats * 12), 48);  // quarters -> whole notes (grid of 1/12 quarter)
+      if (seen.insert({w.num * 1000000 / w.den, n.pitch}).second) want.push_back(w);
+    }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    for (const auto& n : tune.notes) got.push_back(n.start);
+    std::sort(got.begin(), got.end());
+    got.erase(std::unique(got.begin(), got.end()), got.end());
+    if (std::getenv("TS_ABC_DEBUG")) {
+      for (size_t i = 0; i < std::max(want.size(), got.size()); ++i)
+        std::printf("%zu want %s got %s\n", i, i < want.size() ? (want[i] - want[0]).str().c_str() : "-",
+                    i < got.size() ? (got[i] - got[0]).str().c_str() : "-");
+    }
+    ASSERT_EQ(want.size(), got.size()) << tune.text;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(want[i] - want[0], got[i] - got[0]) << "onset " << i << "\n" << tune.text;
+      ++checked;
+    }
+    check_tools_and_roundtrip(tune);
+  }
+  EXPECT_GT(checked, 200);
+}
+
 // ------------------------------------------------------------------ reader units
 namespace {
 std::vector<std::pair<int, Fraction>> ps(const AbcTuneNotes& t, int voice = 0) {

@@ -68,7 +68,8 @@ struct AbcWriterConfig {
   int unit_denominator = 0;   // L:1/n; 0 = spec rule (1/16 below 3/4, else 1/8); else 4, 8, 16 or 32
   int grid_denominator = 16;  // finest straight note value 1/16 or 1/32
   bool triplets = true;       // allow triplet beats in simple meters
-  int bars_per_line = 4;      // 1..32
+  int bars_per_line = 4;      // 1..32: bars per system (the same bars in every voice)
+  int max_line_chars = 72;    // a system with a longer voice line gets half the bars (0 = never; 30..1000)
   bool use_midi_metadata = true;  // tempo/time/key signatures carried by the NoteSequence
   KeyProfile key_profile = KeyProfile::kAlbrechtShanahan;
   bool split_piano = true;    // piano programs (0-7) spanning > 12 semitones at once → RH/LH
@@ -116,8 +117,8 @@ struct AbcTune {
 };
 
 // Deterministic: the same notes and config give the same bytes.
-// Throws ConfigError for an invalid config, InputError for unusable input
-// (no notes left after filtering: an empty tune with one bar rest is written instead).
+// Throws ConfigError for an invalid config. With no usable notes it writes a
+// tune of one bar rest.
 AbcTune write_abc(const NoteSequence& seq, const AbcWriterConfig& cfg = {});
 
 // "song" from "/a/b/song.mid" (for T:).
