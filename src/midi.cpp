@@ -565,10 +565,12 @@ class WriterTempoMap {
   uint64_t to_ticks(double t_s) const {
     if (!(t_s > 0)) return 0;
     // Last segment starting at or before t_s.
-    size_t i = segs_.size() - 1;
-    while (i > 0 && segs_[i].start_s > t_s) --i;
-    const Seg& s = segs_[i];
+    auto it = std::upper_bound(segs_.begin(), segs_.end(), t_s,
+                               [](double t, const Seg& seg) { return t < seg.start_s; });
+    const Seg& s = *(it == segs_.begin() ? it : it - 1);
     double ticks = (t_s - s.start_s) * 1e6 * tpq_ / s.uspq;
+    if (!(ticks < 1e12))
+      throw InputError("midi: cannot write a time of " + std::to_string(t_s) + " s (too large for a MIDI file)");
     return s.tick + uint64_t(std::llround(std::max(0.0, ticks)));
   }
   struct Seg {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -561,6 +562,13 @@ TEST(MidiWrite, TrackLayoutChannelsAndEventOrder) {
   EXPECT_TRUE(contains(text, "Violin"));
   EXPECT_TRUE(contains(text, "Acoustic Grand Piano"));
   EXPECT_TRUE(contains(text, "Drums"));
+  // Violin (program 40) is the second melodic instrument: channel 2 (index 1). At tick 480
+  // its note-off comes before the new note-on: delta 480 (0x83 0x60), 81 3C 40, delta 0, 91 3C 5A.
+  const Bytes order = {0x83, 0x60, 0x81, 0x3C, 0x40, 0x00, 0x91, 0x3C, 90};
+  EXPECT_NE(std::search(b.begin(), b.end(), order.begin(), order.end()), b.end());
+  // The drum note is on channel 10 (index 9): 99 24 6E.
+  const Bytes drum_on = {0x99, 36, 110};
+  EXPECT_NE(std::search(b.begin(), b.end(), drum_on.begin(), drum_on.end()), b.end());
   auto back = read(b);
   ASSERT_EQ(back.notes.size(), 4u);
   expect_same_notes(s, back, 1e-9);
@@ -574,6 +582,10 @@ TEST(MidiWrite, TrackLayoutChannelsAndEventOrder) {
   // Bad input is refused.
   NoteSequence bad;
   bad.notes = {{0.0, 1.0, 128, 100, 0, false}};
+  EXPECT_THROW(write_midi_bytes(bad), InputError);
+  bad.notes = {{0.0, 1e15, 60, 100, 0, false}};
+  EXPECT_THROW(write_midi_bytes(bad), InputError);
+  bad.notes = {{0.0, std::nan(""), 60, 100, 0, false}};
   EXPECT_THROW(write_midi_bytes(bad), InputError);
   MidiWriteOptions opt;
   opt.ticks_per_quarter = 0;
@@ -704,7 +716,10 @@ TEST(MidiCorpus, RandomMutationsNeverCrashTheReader) {
   std::mt19937 rng(20261121);
   size_t mutants = 0, accepted = 0, rejected = 0;
   auto t0 = std::chrono::steady_clock::now();
-  for (int round = 0; round < 3000; ++round) {
+  // TUNESCRIBE_MIDI_MUTANTS=N runs a longer campaign by hand (e.g. under the ASan build).
+  int rounds = 3000;
+  if (const char* env = std::getenv("TUNESCRIBE_MIDI_MUTANTS")) rounds = std::max(1, std::atoi(env));
+  for (int round = 0; round < rounds; ++round) {
     Bytes b = seeds[rng() % seeds.size()];
     int kind = int(rng() % 5);
     int edits = 1 + int(rng() % 8);
@@ -734,4 +749,70 @@ TEST(MidiCorpus, RandomMutationsNeverCrashTheReader) {
               seeds.size(), origin.c_str(), accepted, rejected, secs);
   EXPECT_GT(rejected, 0u);
   EXPECT_GT(accepted, 0u);
+}
+
+TEST(MidiCorpus, SustainMatchesAnEventByEventReference) {
+  TS_REQUIRE_SHARED();
+  if (!have_mido()) GTEST_SKIP() << "python3-mido is not installed";
+  // Performance MIDI with pedalling (ASAP) plus some POP909 songs.
+  std::vector<std::string> picked;
+  auto files = corpus_midi_files();
+  std::vector<std::string> asap, pop;
+  for (const auto& f : files) {
+    if (contains(f, "/asap/") && !contains(f, "midi_score")) asap.push_back(f);
+    if (contains(f, "/pop909/")) pop.push_back(f);
+  }
+  for (size_t i = 0; i < asap.size() && picked.size() < 12; i += asap.size() / 12 + 1) picked.push_back(asap[i]);
+  for (size_t i = 0; i < pop.size() && picked.size() < 16; i += pop.size() / 4 + 1) picked.push_back(pop[i]);
+  ASSERT_GE(picked.size(), 12u);
+  std::string cmd = test::python() + " " + tools_dir() + "/midi_sustain_reference.py";
+  for (const auto& f : picked) cmd += " '" + f + "'";
+  auto r = test::run_command(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  struct Row {
+    double on, off;
+    int pitch;
+  };
+  std::map<std::string, std::vector<Row>> ref;
+  std::istringstream in(r.out);
+  std::string line, current;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0) {
+      current = line.substr(2);
+      ref[current];
+      continue;
+    }
+    std::istringstream ls(line);
+    Row row;
+    int ch;
+    ls >> row.on >> row.off >> row.pitch >> ch;
+    ref[current].push_back(row);
+  }
+  auto key = [](const Row& x) { return std::make_tuple(std::llround(x.on * 1e6), x.pitch, x.off); };
+  size_t compared = 0, extended = 0;
+  for (const auto& f : picked) {
+    ASSERT_TRUE(ref.count(f)) << f;
+    auto s = read_midi_file(f);
+    auto raw = read_midi_file(f, MidiReadOptions{false});
+    std::vector<Row> ours;
+    for (const auto& n : s.notes) ours.push_back({n.onset_s, n.offset_s, n.pitch});
+    std::vector<Row> want = ref[f];
+    ASSERT_EQ(ours.size(), want.size()) << f;
+    std::sort(ours.begin(), ours.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+    std::sort(want.begin(), want.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+    for (size_t i = 0; i < ours.size(); ++i) {
+      ASSERT_NEAR(ours[i].on, want[i].on, 2e-9) << f << " note " << i;
+      ASSERT_NEAR(ours[i].off, want[i].off, 2e-9) << f << " note " << i << " pitch " << ours[i].pitch;
+      ASSERT_EQ(ours[i].pitch, want[i].pitch) << f << " note " << i;
+    }
+    compared += ours.size();
+    double sum_raw = 0, sum_sus = 0;
+    for (const auto& n : raw.notes) sum_raw += n.duration_s();
+    for (const auto& n : s.notes) sum_sus += n.duration_s();
+    extended += sum_sus > sum_raw + 1e-6;
+  }
+  std::printf("[midi sustain] %zu files, %zu notes identical to the reference; pedal lengthened notes in %zu files\n",
+              picked.size(), compared, extended);
+  EXPECT_GE(extended, 6u);  // the check really exercised the pedal
 }
