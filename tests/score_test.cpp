@@ -670,6 +670,13 @@ TEST(ScoreCli, CsvHasOneRowPerFilePlusAggregates) {
   const auto wide = score_cmd("--json --onset-tolerance 0.3 " + q(f.ref) + " " + q(f.est));
   ASSERT_EQ(wide.exit_code, 0) << wide.err;
   EXPECT_DOUBLE_EQ(json::parse(wide.out)["files"][0]["transcription"]["Onset_Precision"].get<double>(), 1.0);
+  // --no-offset is mir_eval's offset_ratio=None: 7 transcription keys, 4 velocity keys.
+  const auto no_off = score_cmd("--json --no-offset " + q(f.ref) + " " + q(f.est));
+  ASSERT_EQ(no_off.exit_code, 0) << no_off.err;
+  const auto jf = json::parse(no_off.out)["files"][0];
+  EXPECT_EQ(jf["transcription"].size(), 7u);
+  EXPECT_FALSE(jf["transcription"].contains("F-measure"));
+  EXPECT_EQ(jf["transcription_velocity"].size(), 4u);
 }
 
 TEST(ScoreCli, FailUnderGatesExitCodes) {

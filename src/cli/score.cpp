@@ -550,6 +550,7 @@ int run_score(const ScoreOptions& o) {
                     {"offset_ratio", o.metric.offset_ratio},
                     {"offset_min_tolerance", o.metric.offset_min_tolerance_s},
                     {"strict", o.metric.strict},
+                    {"use_offset", o.metric.use_offset},
                     {"beta", o.metric.beta},
                     {"velocity_tolerance", o.metric.velocity_tolerance},
                     {"program_granularity", o.program_granularity},
@@ -605,6 +606,8 @@ void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("--offset-min-tolerance", o->metric.offset_min_tolerance_s,
                   "Smallest offset window in seconds")
       ->capture_default_str();
+  sub->add_flag("--no-offset", [o](int64_t) { o->metric.use_offset = false; },
+                "Ignore offsets (mir_eval offset_ratio=None): the with-offset and Offset_* keys are left out");
   sub->add_flag("--strict", o->metric.strict, "Compare with < instead of <= (mir_eval strict=True)");
   sub->add_option("--beta", o->metric.beta, "F-measure beta (> 0)")->capture_default_str();
   sub->add_option("--velocity-tolerance", o->metric.velocity_tolerance,
