@@ -161,6 +161,8 @@ struct DecLayer {
 std::once_flag g_threads_once;
 std::atomic<int> g_threads{0};
 std::atomic<int> g_workers{1};
+// Set in batch-split worker threads: they never touch the (single-threaded) profile.
+thread_local bool t_in_worker = false;
 
 }  // namespace
 
@@ -207,12 +209,16 @@ struct Model::Impl {
   Tensor in_proj, pe, enc_norm, embed, logits_w, null_mem;
   std::vector<EncLayer> enc;
   std::vector<DecLayer> dec;
-  mutable DecodeProfile* profile = nullptr;
+  mutable std::atomic<DecodeProfile*> profile{nullptr};
 
   int64_t H() const { return cfg.num_heads; }
   int64_t Dh() const { return cfg.head_dim; }
   int64_t HD() const { return int64_t(cfg.num_heads) * cfg.head_dim; }
-  double* prof(double DecodeProfile::*f) const { return profile ? &(profile->*f) : nullptr; }
+  DecodeProfile* current_profile() const { return t_in_worker ? nullptr : profile.load(); }
+  double* prof(double DecodeProfile::*f) const {
+    DecodeProfile* p = current_profile();
+    return p ? &(p->*f) : nullptr;
+  }
 
   Tensor mlp(const Tensor& h, const MlpW& w) const {
     Tensor a = h.matmul(w.wi);
@@ -554,6 +560,7 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers
     std::vector<Tensor> parts(static_cast<size_t>(n));
     const size_t item = size_t(frames) * c.input_depth;
     run_chunks(batch, n, [&](int w, int b0, int b1) {
+      t_in_worker = true;
       c10::InferenceMode g;
       Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, c.input_depth}, torch::kFloat);
       parts[size_t(w)] = impl_->encode(x);
@@ -594,27 +601,21 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
     GreedyOptions one = opts;
     one.workers = 1;
     std::vector<std::vector<int>> out(static_cast<size_t>(B));
-    DecodeProfile* saved = impl_->profile;
-    impl_->profile = nullptr;  // not thread-safe
-    try {
-      run_chunks(B, workers, [&](int, int b0, int b1) {
-        EncoderOutput sub;
-        sub.impl = std::make_shared<EncoderOutput::Impl>();
-        {
-          c10::InferenceMode g;
-          sub.impl->x = enc.impl->x.narrow(0, b0, b1 - b0);
-        }
-        auto part = greedy_decode(sub, max_steps, one);
-        for (int b = b0; b < b1; ++b) out[size_t(b)] = std::move(part[size_t(b - b0)]);
-      });
-    } catch (...) {
-      impl_->profile = saved;
-      throw;
-    }
-    impl_->profile = saved;
+    run_chunks(B, workers, [&](int, int b0, int b1) {
+      t_in_worker = true;
+      EncoderOutput sub;
+      sub.impl = std::make_shared<EncoderOutput::Impl>();
+      {
+        c10::InferenceMode g;
+        sub.impl->x = enc.impl->x.narrow(0, b0, b1 - b0);
+      }
+      auto part = greedy_decode(sub, max_steps, one);
+      for (int b = b0; b < b1; ++b) out[size_t(b)] = std::move(part[size_t(b - b0)]);
+    });
     return out;
   }
   c10::InferenceMode guard;
+  DecodeProfile* const prof = impl_->current_profile();
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::vector<int>> out(static_cast<size_t>(B));
   std::vector<char> done(static_cast<size_t>(B), 0);
@@ -642,7 +643,7 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
   Tensor tokens = torch::zeros({B}, torch::kLong);
   for (int s = 0; s < max_steps; ++s) {
     Tensor next = impl_->step(st, tokens).argmax(-1);
-    if (impl_->profile) impl_->profile->steps++;
+    if (prof) prof->steps++;
     auto acc = next.accessor<int64_t, 1>();
     std::vector<int64_t> keep_rows;
     std::vector<int> keep_items;
@@ -650,7 +651,7 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
       const int b = active[i];
       if (done[b]) continue;
       out[b].push_back(int(acc[i]));
-      if (impl_->profile) impl_->profile->tokens++;
+      if (prof) prof->tokens++;
       if (acc[i] == opts.eos_id)
         done[b] = 1;
       else {
@@ -668,8 +669,8 @@ std::vector<std::vector<int>> Model::greedy_decode(const EncoderOutput& enc, int
       tokens = next;
     }
   }
-  if (impl_->profile)
-    impl_->profile->total_decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (prof)
+    prof->total_decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
 

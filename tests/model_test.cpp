@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -190,6 +191,27 @@ TEST(Safetensors, RejectsMalformedFiles) {
   const std::string good = serialize_safetensors(t);
   for (size_t n = 0; n < good.size(); ++n) EXPECT_THROW(parse(good.substr(0, n)), ModelError) << n;
   EXPECT_NO_THROW(parse(good));
+}
+
+TEST(Safetensors, RandomCorruptionNeverCrashes) {
+  std::map<std::string, SafetensorsTensor> t;
+  t["a/kernel"] = {{3, 2}, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, "F32"};
+  t["b/scale"] = {{4}, {1.f, -1.f, 0.5f, 2.f}, "F32"};
+  const std::string good = serialize_safetensors(t, "F16");
+  std::mt19937 rng(123);
+  int rejected = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string b = good;
+    const int edits = 1 + int(rng() % 4);
+    for (int e = 0; e < edits; ++e) b[rng() % b.size()] = char(rng() & 0xff);
+    try {
+      SafetensorsFile f = parse_safetensors(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "fuzz");
+      for (const auto& kv : f.tensors) ASSERT_EQ(int64_t(kv.second.data.size()), kv.second.numel());
+    } catch (const ModelError&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0);
 }
 
 TEST(Safetensors, ReadFileNamesThePath) {
