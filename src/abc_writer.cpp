@@ -933,7 +933,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   } else {
     double hist[12] = {0};
     for (const Note& n : notes)
-      if (!n.is_drum) hist[n.pitch % 12] += n.duration_s();
+      if (!n.is_drum) hist[n.pitch % 12] += std::sqrt(n.duration_s());  // sqrt: long notes count, but less
     key = estimate_key(hist, cfg.key_profile);
   }
 
