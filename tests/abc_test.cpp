@@ -460,6 +460,24 @@ TEST(AbcWriter, MidiMetadataIsUsed) {
   check_tools_and_roundtrip(t);
 }
 
+TEST(AbcWriter, MidiFileMetadataRoundTrip) {
+  // The same through a real MIDI file (midi.h writer and reader).
+  auto seq = perform(waltz(), 90, 0.0, 9, 0.0);
+  seq.tempos.push_back({0.0, 90});
+  seq.time_signatures.push_back({0.0, 3, 4});
+  seq.key_signatures.push_back({0.0, 1, false});
+  NoteSequence back = read_midi_bytes(write_midi_bytes(seq), "waltz.mid");
+  ASSERT_FALSE(back.time_signatures.empty());
+  auto t = write_abc(back, {});
+  EXPECT_EQ(t.meter, "3/4");
+  EXPECT_EQ(t.tempo_bpm, 90);
+  EXPECT_EQ(t.key, "G");
+  EXPECT_EQ(t.pickup, Fraction(0));
+  // every melody note lands on a quarter-note position
+  for (const auto& n : t.notes) EXPECT_EQ((n.start / Fraction(1, 4)).den, 1) << n.start.str();
+  check_tools_and_roundtrip(t);
+}
+
 TEST(AbcWriter, Deterministic) {
   auto seq = perform(waltz(), 100, 0.02, 10);
   auto a = write_abc(seq, {}), b = write_abc(seq, {});
