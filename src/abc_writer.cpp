@@ -495,7 +495,9 @@ MeterHyp choose_meter(const std::vector<std::pair<double, double>>& beta_sal, do
       }
       sc /= total_sal * meanW;
       double total = std::log(std::max(sc, 1e-9)) + prior;
-      if (h.bpb == 4) total -= 0.03;  // 4 beats must win over 2 by a margin
+      // Conventions: simple duple music is usually written in 4/4 (not 2/4),
+      // compound duple in 6/8 (not 12/8).
+      if (h.bpb == 4) total += h.sub == 2 ? 0.2 : -0.05;
       if (prefer_phase0 && ph == 0) total += 0.05;
       if (total > best.total + 1e-12) {
         best = h;
@@ -868,7 +870,8 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     }
     if (trip > bin && trip >= 2) {
       Meter m;
-      parse_meter(meter.num == 2 ? "6/8" : meter.num == 3 ? "9/8" : "12/8", &m);
+      // 4/4 won through the 4/4-over-2/4 convention; compound duple is written 6/8.
+      parse_meter(meter.num == 3 ? "9/8" : "6/8", &m);
       meter = m;
       beat_w = meter.beat;
       compute_grids();
@@ -930,7 +933,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   } else {
     double hist[12] = {0};
     for (const Note& n : notes)
-      if (!n.is_drum) hist[n.pitch % 12] += n.duration_s();
+      if (!n.is_drum) hist[n.pitch % 12] += std::sqrt(n.duration_s());  // sqrt: long notes count, but less
     key = estimate_key(hist, cfg.key_profile);
   }
 
