@@ -956,7 +956,47 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     std::vector<AbcVoiceInfo> infos;
     if (split) {
       std::vector<QNote> rh, lh;
-      for (const QNote& q : pn) (q.pitch >= 60 ? rh : lh).push_back(q);
+      // Per onset group (pitches ascending), the split index minimising: hand spans over
+      // 12/14 semitones (+20/+100), notes far on the wrong side (LH above G4, RH below F3),
+      // and distance to each hand's previous position (voice leading).
+      std::vector<QNote> sorted = pn;
+      std::sort(sorted.begin(), sorted.end(), [](const QNote& a, const QNote& b) {
+        if (a.start != b.start) return a.start < b.start;
+        return a.pitch < b.pitch;
+      });
+      double last_lh = 48, last_rh = 72;
+      size_t gi = 0;
+      while (gi < sorted.size()) {
+        size_t gj = gi;
+        while (gj < sorted.size() && sorted[gj].start == sorted[gi].start) ++gj;
+        const size_t m = gj - gi;
+        double best_cost = 1e300;
+        size_t best_s = 0;
+        for (size_t sp = 0; sp <= m; ++sp) {
+          double cost = 0;
+          auto span_cost = [&](size_t a, size_t b) {  // notes [a, b)
+            if (b <= a) return 0.0;
+            int span = sorted[gi + b - 1].pitch - sorted[gi + a].pitch;
+            return span > 14 ? 100.0 : span > 12 ? 20.0 : 0.0;
+          };
+          cost += span_cost(0, sp) + span_cost(sp, m);
+          for (size_t k = 0; k < m; ++k) {
+            int p = sorted[gi + k].pitch;
+            if (k < sp) cost += std::max(0, p - 67) + 0.1 * std::abs(p - last_lh);
+            else cost += std::max(0, 53 - p) + 0.1 * std::abs(p - last_rh);
+          }
+          if (cost < best_cost - 1e-9) { best_cost = cost; best_s = sp; }
+        }
+        double sum_l = 0, sum_r = 0;
+        for (size_t k = 0; k < m; ++k) {
+          const QNote& q = sorted[gi + k];
+          if (k < best_s) { lh.push_back(q); sum_l += q.pitch; }
+          else { rh.push_back(q); sum_r += q.pitch; }
+        }
+        if (best_s > 0) last_lh = sum_l / static_cast<double>(best_s);
+        if (best_s < m) last_rh = sum_r / static_cast<double>(m - best_s);
+        gi = gj;
+      }
       hands = {rh, lh};
       infos.push_back({id_base + "R", gm_program_name(P.program, false), "treble", P.program, false});
       infos.push_back({id_base + "L", "", "bass", P.program, false});
