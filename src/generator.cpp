@@ -539,7 +539,7 @@ KeyName parse_key_name(const std::string& key) {
                        "mix, aeo, loc; e.g. G, Em, Bb, F#m, Ddor)");
   };
   if (key.empty()) throw bad();
-  static const int letter_fifths[7] = {3, 5, -3, -1, 1, -4, 0};  // A B C D E F G (major tonic fifths)
+  static const int letter_fifths[7] = {3, 5, 0, 2, 4, -1, 1};  // A B C D E F G (major tonic fifths)
   static const int letter_pc[7] = {9, 11, 0, 2, 4, 5, 7};
   char c = char(std::toupper(static_cast<unsigned char>(key[0])));
   if (c < 'A' || c > 'G') throw bad();
