@@ -101,6 +101,10 @@ void GeneratorConfig::validate() const {
   if (max_segment_tokens < 8 || max_segment_tokens > 4096)
     throw ConfigError("generator: max_segment_tokens = " + std::to_string(max_segment_tokens) +
                       " is out of range (8..4096)");
+  if (max_programs < 1 || max_programs > 128)
+    throw ConfigError("generator: max_programs = " + std::to_string(max_programs) + " is out of range (1..128)");
+  if (max_polyphony < 1 || max_polyphony > 1024)
+    throw ConfigError("generator: max_polyphony = " + std::to_string(max_polyphony) + " is out of range (1..1024)");
   if (max_prefix_tokens < 0 || max_prefix_tokens > 2047)
     throw ConfigError("generator: max_prefix_tokens = " + std::to_string(max_prefix_tokens) +
                       " is out of range (0..2047)");
@@ -172,6 +176,7 @@ class Grammar {
         } else {
           active_[key] = origin_ + cur_rel_;
           onset_here_ = true;
+          programs_used_.insert(program_);
         }
         last_ = Last::Event;
         break;
@@ -187,6 +192,7 @@ class Grammar {
         break;
       case EventType::Program:
         program_ = d.value;
+        programs_used_.insert(d.value);
         prog_emitted_ = d.value;
         last_ = Last::Program;
         break;
@@ -230,8 +236,9 @@ class Grammar {
     const bool program_ok = !forced || program_ == cfg_.instrument;
     // Programs.
     if (!codec_.config().flat_programs() && last_ != Last::Program && last_ != Last::Velocity && budget_left > 2) {
+      const bool all_used = int(programs_used_.size()) >= cfg_.max_programs;
       for (int p = 0; p < 128; ++p)
-        if (p != prog_emitted_) allow_range(EventType::Program, p, p);
+        if (p != prog_emitted_ && (!all_used || programs_used_.count(p))) allow_range(EventType::Program, p, p);
     }
     bool any_active_here = false;
     for (const auto& [key, onset] : active_)
@@ -239,7 +246,7 @@ class Grammar {
         any_active_here = true;
         break;
       }
-    const bool mono_blocked = cfg_.monophonic && !active_.empty();
+    const bool mono_blocked = (cfg_.monophonic && !active_.empty()) || int(active_.size()) >= cfg_.max_polyphony;
     // Velocities.
     if (last_ != Last::Velocity && program_ok && budget_left > 2) {
       if (vel_emitted_ != 0 && any_active_here && !onset_here_) allow_range(EventType::Velocity, 0, 0);
@@ -304,6 +311,7 @@ class Grammar {
   int prog_emitted_ = -1, vel_emitted_ = -1;
   bool onset_here_ = false, in_tie_ = false;
   std::set<int> tied_;
+  std::set<int> programs_used_;
   int count_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -256,6 +257,33 @@ TEST(Generator, MonophonicNeverOverlapsAndInstrumentIsForced) {
   for (const Note& n : free_run.notes.notes) programs.insert(n.program);
   EXPECT_TRUE(overlapping(free_run.notes.notes));
   EXPECT_GT(programs.size(), 1u);
+}
+
+TEST(Generator, ProgramAndPolyphonyCapsHold) {
+  Generator gen(tiny());
+  GeneratorConfig cfg = short_cfg(2, 4.0);
+  cfg.max_programs = 3;
+  cfg.max_polyphony = 4;
+  auto r = gen.generate(cfg);
+  EXPECT_EQ(r.invalid_tokens, 0);
+  std::set<int> programs;
+  for (const Note& n : r.notes.notes)
+    if (!n.is_drum) programs.insert(n.program);
+  EXPECT_LE(programs.size(), 3u);
+  EXPECT_GE(programs.size(), 1u);
+  // Sounding notes at every onset (drums are 10 ms hits and count too).
+  for (const Note& a : r.notes.notes) {
+    int sounding = 0;
+    for (const Note& b : r.notes.notes)
+      if (!b.is_drum && b.onset_s <= a.onset_s + 1e-9 && b.offset_s > a.onset_s + 1e-9) ++sounding;
+    EXPECT_LE(sounding, 4) << a.onset_s;
+  }
+  // The defaults cap a random model at 15 programs.
+  auto free_run = gen.generate(short_cfg(0, 4.0));
+  std::set<int> all;
+  for (const Note& n : free_run.notes.notes)
+    if (!n.is_drum) all.insert(n.program);
+  EXPECT_LE(all.size(), 15u);
 }
 
 TEST(Generator, PromptAppearsUnchangedAndIsContinued) {
