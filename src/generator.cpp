@@ -240,13 +240,11 @@ class Grammar {
       for (int p = 0; p < 128; ++p)
         if (p != prog_emitted_ && (!all_used || programs_used_.count(p))) allow_range(EventType::Program, p, p);
     }
-    bool any_active_here = false;
+    int active_here = 0;  // sounding notes of the current program
     for (const auto& [key, onset] : active_)
-      if (key / 128 == program_) {
-        any_active_here = true;
-        break;
-      }
-    const bool mono_blocked = (cfg_.monophonic && !active_.empty()) || int(active_.size()) >= cfg_.max_polyphony;
+      if (key / 128 == program_) ++active_here;
+    const bool any_active_here = active_here > 0;
+    const bool mono_blocked = (cfg_.monophonic && !active_.empty()) || active_here >= cfg_.max_polyphony;
     // Velocities.
     if (last_ != Last::Velocity && program_ok && budget_left > 2) {
       if (vel_emitted_ != 0 && any_active_here && !onset_here_) allow_range(EventType::Velocity, 0, 0);
