@@ -130,6 +130,7 @@ class Grammar {
     prog_emitted_ = -1;
     vel_emitted_ = -1;
     onset_here_ = false;
+    drums_here_ = 0;
     in_tie_ = codec_.config().use_ties;
     tied_.clear();
     count_ = 0;
@@ -160,7 +161,10 @@ class Grammar {
     if (!d.is_event()) return;
     if (d.type == EventType::Shift) {
       shift_acc_ += d.value;
-      if (shift_acc_ != cur_rel_) onset_here_ = false;
+      if (shift_acc_ != cur_rel_) {
+        onset_here_ = false;
+        drums_here_ = 0;
+      }
       cur_rel_ = shift_acc_;
       last_ = Last::Shift;
       return;
@@ -183,6 +187,7 @@ class Grammar {
       }
       case EventType::Drum:
         onset_here_ = true;
+        ++drums_here_;
         last_ = Last::Event;
         break;
       case EventType::Velocity:
@@ -262,7 +267,7 @@ class Grammar {
         for (int p = 0; p < 128; ++p)
           if (!active_.count(program_ * 128 + p)) allow_range(EventType::Pitch, p, p);
       }
-      if (vel_bin_ > 0 && !forced && !cfg_.monophonic && last_ != Last::Program)
+      if (vel_bin_ > 0 && !forced && !cfg_.monophonic && last_ != Last::Program && drums_here_ < cfg_.max_polyphony)
         allow_range(EventType::Drum, 0, 127);
     }
     if (forced && !codec_.config().flat_programs()) {
@@ -310,6 +315,7 @@ class Grammar {
   bool onset_here_ = false, in_tie_ = false;
   std::set<int> tied_;
   std::set<int> programs_used_;
+  int drums_here_ = 0;  // drum hits in the current step
   int count_ = 0;
 };
 

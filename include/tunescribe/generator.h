@@ -25,8 +25,8 @@
 //    inactive notes, drum hits only with a non-zero velocity;
 //  * at most max_programs distinct programs (8: piano hands split into two
 //    voices and drums stay within abc2midi's 16 channels and
-//    ABC readers' voice limits) and max_polyphony sounding notes per
-//    program (10: abcm2ps refuses chords of more than 16 notes).
+//    ABC readers' voice limits), max_polyphony sounding notes per program
+//    and drum hits per step (8: abcm2ps refuses chords of more than 8 notes).
 // Controls: instrument >= 0 forces the program: the probability of every
 // program token is given to that program's token (so "whenever the sampler
 // would emit a program token, it emits the chosen one"), pitch/velocity
@@ -84,7 +84,8 @@ struct GeneratorConfig {
   int max_segment_tokens = 1024; // tokens per segment, tie section and EOS included; 8..4096
   int max_prefix_tokens = 511;   // longer previous segments are not used as a prefix; 0..2047
   int max_programs = 8;          // distinct programs (then only those; abc2midi channels, ABC voices); 1..128
-  int max_polyphony = 10;        // no new onset of a program while this many of its notes sound; 1..1024
+  int max_polyphony = 8;         // no new onset of a program while this many of its notes sound,
+                                 // and at most this many drum hits in one 10 ms step; 1..1024
   void validate() const;         // throws ConfigError naming the field
 };
 
