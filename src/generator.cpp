@@ -420,7 +420,6 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
   EncoderOutput null_mem;
   if (!audio) null_mem = model.null_memory(1);
   std::vector<int> prev;  // previous segment's tokens without EOS
-  const auto t_start = std::chrono::steady_clock::now();
   double model_s = 0.0;
 
   for (int k = 0; k < n_seg; ++k) {
@@ -510,7 +509,6 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
   res.notes.duration_s = end_s;
   res.notes.sort();
   res.decode_s = model_s;
-  (void)t_start;
   return res;
 }
 
