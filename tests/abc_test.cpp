@@ -1033,7 +1033,11 @@ TEST(AbcEstimation, NottinghamAndAsapKeyAndMeter) {
     std::printf("[abc estimation] ASAP (every 10th performance, no pedal): %d performances, key signature %.1f%% "
                 "(%.1f%% counting enharmonic signatures equal; %.1f%% of the %d whose annotated key is not 0), meter class %.1f%%\n",
                 an, 100.0 * akey / an, 100.0 * akey_enh / an, an_nz ? 100.0 * akey_nz / an_nz : 0.0, an_nz, 100.0 * ameter / an);
-  // Regression floors well below the measured values (see docs/abc.md).
-  EXPECT_GE(static_cast<double>(key_ok) / n, 0.85);
-  EXPECT_GE(static_cast<double>(class_ok) / n, 0.60);
+  // Floors a little below the measured values (95.7 % key, 86.7 % meter exact, 91.0 % meter class
+  // on Nottingham; 88 % ASAP key on the non-zero annotations; see docs/abc.md): the sample is fixed
+  // and the replay seeded, the margin covers other standard libraries' random distributions.
+  EXPECT_GE(static_cast<double>(key_ok) / n, 0.94);
+  EXPECT_GE(static_cast<double>(meter_ok) / n, 0.84);
+  EXPECT_GE(static_cast<double>(class_ok) / n, 0.88);
+  if (an_nz >= 20) EXPECT_GE(static_cast<double>(akey_nz) / an_nz, 0.85);
 }
