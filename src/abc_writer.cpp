@@ -13,6 +13,7 @@
 
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
+#include "tunescribe/log.h"
 
 namespace tunescribe {
 
@@ -958,6 +959,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
 
   // ---- 7. Voices (piano hand split) and chord streams.
   std::vector<VoiceOut> voices;
+  size_t dropped_chord_notes = 0;
   const Fraction min_step(1, cfg.grid_denominator);
   for (size_t pi = 0; pi < parts.size(); ++pi) {
     std::vector<QNote> pn;
@@ -1051,13 +1053,21 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
           Fraction ioi = next - hv[i].start;
           if (gap > Fraction(0) && (gap <= min_step || gap * Fraction(4) < ioi)) end = next;
         }
-        int last_pitch = -1;
-        for (size_t k = i; k < j; ++k) {
-          if (hv[k].pitch == last_pitch) continue;
+        // Distinct pitches of this chord (hv is sorted by pitch within a start).
+        std::vector<size_t> chord;
+        for (size_t k = i; k < j; ++k)
+          if (chord.empty() || hv[chord.back()].pitch != hv[k].pitch) chord.push_back(k);
+        // abcm2ps draws at most 8 heads per chord ("Too many notes in chord"):
+        // keep the outer 4 + 4 pitches, which carry the melody and the bass.
+        constexpr size_t kMaxChordNotes = 8;
+        if (chord.size() > kMaxChordNotes) {
+          dropped_chord_notes += chord.size() - kMaxChordNotes;
+          chord.erase(chord.begin() + kMaxChordNotes / 2, chord.end() - kMaxChordNotes / 2);
+        }
+        for (size_t k : chord) {
           QNote q = hv[k];
           q.end = end;
           stream.push_back(q);
-          last_pitch = q.pitch;
         }
         i = j;
       }
@@ -1067,6 +1077,9 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       voices.push_back(v);
     }
   }
+  if (dropped_chord_notes > 0)
+    log_warn("abc", std::to_string(dropped_chord_notes) +
+                        " inner chord notes left out of the ABC (more than 8 at once in one voice)");
   if (voices.empty()) {
     VoiceOut v;
     v.info = {"P1", gm_program_name(0, false), "treble", 0, false};

@@ -1041,3 +1041,31 @@ TEST(AbcEstimation, NottinghamAndAsapKeyAndMeter) {
   EXPECT_GE(static_cast<double>(class_ok) / n, 0.88);
   if (an_nz >= 20) EXPECT_GE(static_cast<double>(akey_nz) / an_nz, 0.85);
 }
+
+// abcm2ps refuses chords of more than 8 notes: the writer keeps the outer 4 + 4.
+TEST(AbcWriter, ChordsNeverExceedEightNotes) {
+  tunescribe::NoteSequence seq;
+  for (int bar = 0; bar < 4; ++bar)
+    for (int p = 48; p < 48 + 24; p += 2)  // 12 notes struck together, within two octaves
+      seq.notes.push_back({bar * 2.0, bar * 2.0 + 1.9, p, 90, 40, false});  // violin: no piano split
+  tunescribe::AbcWriterConfig cfg;
+  cfg.tempo_bpm = 120;
+  cfg.meter = "4/4";
+  auto tune = tunescribe::write_abc(seq, cfg);
+  std::map<std::pair<int64_t, int64_t>, int> per_start;
+  for (const auto& n : tune.notes) per_start[{n.start.num, n.start.den}]++;
+  ASSERT_EQ(per_start.size(), 4u);
+  for (const auto& kv : per_start) EXPECT_EQ(kv.second, 8);
+  // Highest and lowest pitches survive.
+  int lo = 127, hi = 0;
+  for (const auto& n : tune.notes) lo = std::min(lo, n.pitch), hi = std::max(hi, n.pitch);
+  EXPECT_EQ(lo, 48);
+  EXPECT_EQ(hi, 70);
+  if (tunescribe::test::have_program("abcm2ps")) {
+    std::string dir = tunescribe::test::temp_dir("abc_chord8");
+    { std::ofstream(dir + "/c.abc") << tune.text; }
+    auto r = tunescribe::test::run_command("cd '" + dir + "' && abcm2ps c.abc -O c.ps");
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ((r.out + r.err).find("Too many notes"), std::string::npos) << r.out << r.err;
+  }
+}
