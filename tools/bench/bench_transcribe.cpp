@@ -1,7 +1,7 @@
 // bench_transcribe — end-to-end speed and memory of the real Transcriber path.
 //
 //   build/bin/bench_transcribe [--model DIR]... [--random-config SPEC]...
-//       [--audio FILE] [--duration-s S] [--threads 2] [--batch-size 8]
+//       [--audio FILE] [--resample-quality 0] [--duration-s S] [--threads 2] [--batch-size 8]
 //       [--max-steps 1024,128] [--repeat 2] [--keep-dir DIR]
 //
 // Models: --model DIR (a model directory; default models/tiny when no model
@@ -14,8 +14,9 @@
 // "D,HxHD,MLP,ENC,DEC", e.g. "320,5x64,768,5,3". Both options repeat.
 //
 // Audio: --audio FILE (default examples/tunescribe-waltz.flac) is decoded and
-// resampled with load_audio (timed: "load"); --duration-s S tiles the decoded
-// signal to S seconds in memory (the load time is then scaled by S / file
+// resampled with load_audio (timed: "load"; --resample-quality is
+// AudioConfig::resample_quality: 0 SINC_BEST, the default, 1 SINC_MEDIUM,
+// 2 SINC_FASTEST); --duration-s S tiles the decoded signal to S seconds in memory (the load time is then scaled by S / file
 // duration, i.e. charged as if a file of S seconds had been read).
 //
 // Decode cap: --max-steps (TranscriberConfig::max_decode_steps, a list).
@@ -154,7 +155,7 @@ struct RunResult {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, batch_size = 8, repeat = 2;
+  int threads = 2, batch_size = 8, repeat = 2, resample_quality = 0;
   double duration_s = 0;
   std::string audio_path = std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.flac";
   std::string steps_arg = "1024,128", keep_dir;
@@ -171,6 +172,7 @@ int main(int argc, char** argv) {
     if (a == "--model") model_dirs.push_back(next());
     else if (a == "--random-config") specs.push_back(next());
     else if (a == "--audio") audio_path = next();
+    else if (a == "--resample-quality") resample_quality = std::atoi(next().c_str());
     else if (a == "--duration-s") duration_s = std::atof(next().c_str());
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--batch-size") batch_size = std::atoi(next().c_str());
@@ -180,7 +182,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: bench_transcribe [--model DIR]... [--random-config base|20m|small|mt3|D,HxHD,MLP,ENC,DEC]... "
-                   "[--audio FILE] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] [--repeat N] "
+                   "[--audio FILE] [--resample-quality 0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] [--repeat N] "
                    "[--keep-dir DIR]\n");
       return 2;
     }
@@ -197,7 +199,9 @@ int main(int argc, char** argv) {
   double load_wall = 1e30, load_cpu = 0;
   for (int r = 0; r < repeat; ++r) {
     double t0 = now_s(), c0 = cpu_s();
-    Audio a = load_audio(audio_path);
+    AudioConfig ac;
+    ac.resample_quality = resample_quality;
+    Audio a = load_audio(audio_path, ac);
     double w = now_s() - t0;
     if (w < load_wall) {
       load_wall = w;
@@ -207,9 +211,9 @@ int main(int argc, char** argv) {
   }
   const double file_s = audio.duration_s();
   std::printf("audio %s: %.2f s, %d Hz x %d ch (%s) -> 16 kHz mono; load+resample %.3f s wall, %.3f s CPU "
-              "(%.0fx real time per CPU-second)\n",
+              "(%.0fx real time per CPU-second; resample quality %d)\n",
               audio_path.c_str(), file_s, audio.info.input_rate_hz, audio.info.channels, audio.info.format.c_str(),
-              load_wall, load_cpu, file_s / std::max(1e-9, load_cpu));
+              load_wall, load_cpu, file_s / std::max(1e-9, load_cpu), resample_quality);
   if (duration_s > 0) {
     const size_t n = static_cast<size_t>(duration_s * audio.rate_hz);
     std::vector<float> tiled(n);
