@@ -4,6 +4,8 @@
 #include "tunescribe/transcriber.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -35,7 +37,38 @@ struct Transcriber::Impl {
   std::unique_ptr<LogMel> logmel;
   CodecConfig codec_cfg;
   std::unique_ptr<Codec> codec;
+  TranscribeProfile* profile = nullptr;
 };
+
+namespace {
+// Adds the wall and process-CPU time since construction (or the last lap) to
+// the given fields of a profile; does nothing without a profile.
+class StageTimer {
+ public:
+  explicit StageTimer(TranscribeProfile* p) : p_(p) { if (p_) reset(); }
+  void lap(double& wall_s, double& cpu_s) {
+    if (!p_) return;
+    const double w = wall(), c = cpu();
+    wall_s += w - wall0_;
+    cpu_s += c - cpu0_;
+    wall0_ = w;
+    cpu0_ = c;
+  }
+  void reset() { wall0_ = wall(); cpu0_ = cpu(); }
+
+ private:
+  static double wall() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  static double cpu() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  }
+  TranscribeProfile* p_;
+  double wall0_ = 0, cpu0_ = 0;
+};
+}  // namespace
 
 Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<Impl>()) {
   cfg.validate();
@@ -75,6 +108,7 @@ Transcriber::~Transcriber() = default;
 
 int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 std::string Transcriber::model_name() const { return impl_->model->name(); }
+void Transcriber::set_profile(TranscribeProfile* profile) { impl_->profile = profile; }
 
 NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progress) {
   if (audio.rate_hz != impl_->mel_cfg.sample_rate_hz)
@@ -91,6 +125,8 @@ NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progr
   MelSegment prev;
   bool have_prev = false;
   std::vector<int> prev_ids;
+  TranscribeProfile* prof = impl_->profile;
+  StageTimer timer(prof);
   for (int b0 = 0; b0 < n_seg; b0 += impl_->cfg.batch_size) {
     const int nb = std::min(impl_->cfg.batch_size, n_seg - b0);
     std::vector<float> batch(static_cast<size_t>(nb) * frames * depth);
@@ -103,8 +139,15 @@ NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progr
       s.data.shrink_to_fit();
       segs.push_back(std::move(s));
     }
+    if (prof) timer.lap(prof->frontend_s, prof->frontend_cpu_s);
     EncoderOutput enc = impl_->model->encode(batch.data(), nb, frames);
+    if (prof) timer.lap(prof->encoder_s, prof->encoder_cpu_s);
     auto ids = impl_->model->greedy_decode(enc, max_steps);
+    if (prof) {
+      timer.lap(prof->decoder_s, prof->decoder_cpu_s);
+      prof->segments += nb;
+      for (const auto& v : ids) prof->tokens += static_cast<int64_t>(v.size());
+    }
     for (int i = 0; i < nb; ++i) {
       // Stitch in time order: a segment is added once the next one's start is known.
       if (have_prev) decoder.add_segment(prev_ids, prev.start_s, segs[i].start_s);
@@ -113,10 +156,13 @@ NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progr
       have_prev = true;
     }
     done += nb;
+    if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
     if (progress) progress(done, n_seg);
+    if (prof) timer.reset();  // the progress callback is not ours to count
   }
   if (have_prev) decoder.add_segment(prev_ids, prev.start_s, -1.0);
   NoteSequence seq = decoder.finish();
+  if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
   // Notes never extend past the audio.
   const double dur = audio.duration_s();
   std::vector<Note> kept;

@@ -7,6 +7,7 @@
 // Thread-safety: one Transcriber per thread; weights are read-only after load.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,16 @@ struct TranscriberConfig {
 // Progress: segments done / total.
 using ProgressFn = std::function<void(int done, int total)>;
 
+// Where transcribe() spends its time (benchmarks): wall seconds and process
+// CPU seconds (all threads) per stage, accumulated over calls. Stages: front
+// end (log-mel of every segment), encoder, greedy decoding, codec stitching.
+struct TranscribeProfile {
+  double frontend_s = 0, encoder_s = 0, decoder_s = 0, codec_s = 0;
+  double frontend_cpu_s = 0, encoder_cpu_s = 0, decoder_cpu_s = 0, codec_cpu_s = 0;
+  int64_t segments = 0;  // segments transcribed
+  int64_t tokens = 0;    // decoded tokens (EOS included)
+};
+
 class Transcriber {
  public:
   explicit Transcriber(const TranscriberConfig& cfg);  // throws ModelError/ConfigError
@@ -37,6 +48,8 @@ class Transcriber {
   int sample_rate_hz() const;
   std::string model_name() const;   // from config.json
   NoteSequence transcribe(const Audio& audio, const ProgressFn& progress = {});
+  // Attach a profile that later transcribe() calls add to (nullptr detaches).
+  void set_profile(TranscribeProfile* profile);
 
  private:
   struct Impl;
