@@ -721,6 +721,10 @@ struct TuneParser {
         int n = 0;
         size_t j = i;
         while (j < s.size() && s[j] == c) { ++n; ++j; }
+        if (n > 3) {  // fuzzer finding: 1 << n overflowed for long runs of '>'
+          warn(line, col, "broken rhythm longer than 3 ('" + std::string(3, c) + "') treated as 3");
+          n = 3;
+        }
         Fraction small(1, int64_t(1) << n);
         Fraction big = Fraction(2) - small;
         if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
