@@ -19,6 +19,9 @@
 #include <thread>
 
 #include "test_util.h"
+#include "tunescribe/abc_reader.h"
+#include "tunescribe/audio.h"
+#include "tunescribe/errors.h"
 #include "tunescribe/midi.h"
 
 namespace fs = std::filesystem;
@@ -407,5 +410,41 @@ TEST(Harden, ScoreNamesABrokenAbcFile) {
   put(dir + "/junk.abc", std::string("X:1\nK:C\n\x00\x01\x02\xff\xfe|]\n", 16));
   auto r = run_command(q(tunescribe_bin()) + " score " + q(dir + "/ref.mid") + " " + q(dir + "/junk.abc"));
   EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 2) << r.exit_code << r.err;
+  fs::remove_all(dir);
+}
+
+// Regressions for fuzzer findings (inputs kept in tests/fuzz/<target>/regress-*).
+TEST(HardenFuzzRegressions, LongBrokenRhythmRunIsAWarningNotUndefinedShift) {
+  const std::string text = "X:1\nL:1/8\nK:C\nA" + std::string(150, '>') + "B c<<<<<<<<d|\n";
+  auto tunes = tunescribe::read_abc_text(text, "long.abc");
+  ASSERT_EQ(tunes.size(), 1u);
+  ASSERT_EQ(tunes[0].notes.size(), 4u);
+  bool warned = false;
+  for (const auto& w : tunes[0].warnings) warned |= w.find("broken rhythm longer than 3") != std::string::npos;
+  EXPECT_TRUE(warned);
+  // Clamped to '>>>': A lasts 15/16 of the pair, B 1/16.
+  auto seq = tunes[0].sequence;
+  seq.sort();
+  ASSERT_EQ(seq.notes.size(), 4u);
+  const double a = seq.notes[0].offset_s - seq.notes[0].onset_s, b = seq.notes[1].offset_s - seq.notes[1].onset_s;
+  EXPECT_NEAR(a / b, 15.0, 0.5);
+}
+
+TEST(HardenFuzzRegressions, AbsurdFrameCountInAHeaderDoesNotAllocateIt) {
+  std::string dir = tunescribe::test::temp_dir("harden_frames");
+  // A WAV whose data chunk claims 4 GB in a 1 kB file: rejected as truncated.
+  const auto t = tone(1, 16000, 0.03);
+  put(dir + "/huge.wav", wav_bytes(1, 16000, t, -1, 0xFFFFFFF0LL));
+  try {
+    auto a = tunescribe::load_audio(dir + "/huge.wav");
+    EXPECT_LE(a.samples.size(), t.size());
+  } catch (const tunescribe::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.wav"), std::string::npos) << e.what();
+  }
+  const std::string regress = std::string(TUNESCRIBE_SOURCE_DIR) + "/tests/fuzz/audio/regress-huge-frame-count.wav";
+  try {
+    (void)tunescribe::load_audio(regress);
+  } catch (const tunescribe::InputError&) {
+  }
   fs::remove_all(dir);
 }
