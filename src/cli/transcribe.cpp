@@ -145,6 +145,9 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) {
   if (g_stop_signal != 0) {
     remove_pending_temp_files();
+    static const char msg[] = "\ntranscribe: second signal: stopped at once (temporary files removed, no summary)\n";
+    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+    (void)ignored;
     ::_exit(128 + sig);
   }
   g_stop_signal = sig;
