@@ -195,10 +195,10 @@ bool parse_meter_field(const std::string& raw, int* num, int* den, bool* none) {
   int total = 0, cur = 0;
   bool any = false;
   for (char c : n) {
-    if (std::isdigit(static_cast<unsigned char>(c))) { cur = cur * 10 + (c - '0'); any = true; }
-    else if (c == '+') { total += cur; cur = 0; }
+    if (std::isdigit(static_cast<unsigned char>(c))) { cur = std::min(cur * 10 + (c - '0'), 1000000); any = true; }
+    else if (c == '+') { total = std::min(total + cur, 1000000); cur = 0; }
   }
-  total += cur;
+  total = std::min(total + cur, 1000000);
   int dd = std::atoi(trim(d).c_str());
   if (!any || total <= 0 || dd <= 0) return false;
   *num = total;
@@ -620,7 +620,7 @@ struct TuneParser {
           auto num = [&](int dflt) {
             if (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
               int n = 0;
-              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = n * 10 + (s[j++] - '0');
+              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
               return n;
             }
             return dflt;
@@ -699,7 +699,7 @@ struct TuneParser {
           while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == ',' || s[j] == '-')) {
             if (std::isdigit(static_cast<unsigned char>(s[j]))) {
               int n = 0;
-              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = n * 10 + (s[j++] - '0');
+              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
               if (range && prev >= 0) for (int x = prev + 1; x <= n && x < prev + 20; ++x) it.endings.push_back(x);
               else it.endings.push_back(n);
               prev = n;
@@ -721,6 +721,10 @@ struct TuneParser {
         int n = 0;
         size_t j = i;
         while (j < s.size() && s[j] == c) { ++n; ++j; }
+        if (n > 3) {  // fuzzer finding: 1 << n overflowed for long runs of '>'
+          warn(line, col, "broken rhythm longer than 3 ('" + std::string(3, c) + "') treated as 3");
+          n = 3;
+        }
         Fraction small(1, int64_t(1) << n);
         Fraction big = Fraction(2) - small;
         if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
@@ -911,14 +915,14 @@ std::string expand_part_order(const std::string& spec) {
       std::string inner = expand_part_order(spec.substr(i + 1, j - i - 1));
       i = j + 1;
       int n = 0;
-      while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) n = n * 10 + (spec[i++] - '0');
+      while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) n = std::min(n * 10 + (spec[i++] - '0'), 1000000);
       for (int k = 0; k < std::max(1, std::min(n, 20)); ++k) out += inner;
       continue;
     }
     if (std::isalpha(static_cast<unsigned char>(c))) {
       ++i;
       int n = 0;
-      while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) n = n * 10 + (spec[i++] - '0');
+      while (i < spec.size() && std::isdigit(static_cast<unsigned char>(spec[i]))) n = std::min(n * 10 + (spec[i++] - '0'), 1000000);
       for (int k = 0; k < std::max(1, std::min(n, 20)); ++k) out += c;
       continue;
     }

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <algorithm>
+#include <filesystem>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -168,8 +169,14 @@ Audio load_audio(const std::string& path, const AudioConfig& cfg) {
   const int ch = in.channels;
   const bool resampling = in.samplerate != cfg.target_rate_hz;
   const double ratio = double(cfg.target_rate_hz) / double(in.samplerate);
+  // The header's frame count is only a hint for reserve(): a corrupt header can
+  // claim terabytes (fuzzer finding), so trust at most 16 frames per file byte
+  // (no codec here compresses more); the vector still grows if it must.
+  std::error_code size_ec;
+  const double file_bytes = double(std::filesystem::file_size(path, size_ec));
+  const double hinted_frames = size_ec ? 0.0 : std::min(double(in.frames), 16.0 * file_bytes);
   const size_t expected_out =
-      resampling ? size_t(std::ceil(double(in.frames) * ratio)) + 16 : size_t(in.frames);
+      resampling ? size_t(std::ceil(hinted_frames * ratio)) + 16 : size_t(hinted_frames);
   audio.samples.reserve(expected_out);
 
   // Keep the interleaved block near 4 MiB even for files with many channels.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <random>
 #include <unistd.h>
 
@@ -16,6 +17,37 @@ namespace fs = std::filesystem;
 namespace tunescribe {
 
 namespace {
+// Temporary files being written right now, so that a signal handler can remove
+// them before a forced exit (remove_pending_temp_files). State per slot:
+// 0 free, 1 being filled in, 2 holds a path to remove.
+constexpr int kTempSlots = 64;
+constexpr size_t kTempPathMax = 4096;
+struct TempSlot {
+  std::atomic<int> state{0};
+  char path[kTempPathMax];
+};
+TempSlot g_temp_slots[kTempSlots];
+
+int register_temp(const std::string& tmp) {
+  if (tmp.size() >= kTempPathMax) return -1;
+  for (int i = 0; i < kTempSlots; ++i) {
+    int expected = 0;
+    if (g_temp_slots[i].state.compare_exchange_strong(expected, 1)) {
+      std::memcpy(g_temp_slots[i].path, tmp.c_str(), tmp.size() + 1);
+      g_temp_slots[i].state.store(2);
+      return i;
+    }
+  }
+  return -1;  // more writers than slots: not tracked (still removed on errors)
+}
+void unregister_temp(int slot) {
+  if (slot >= 0) g_temp_slots[slot].state.store(0);
+}
+struct TempGuard {
+  int slot;
+  ~TempGuard() { unregister_temp(slot); }
+};
+
 void write_atomic_raw(const std::string& path, const char* data, size_t n) {
   fs::path p(path);
   fs::path dir = p.parent_path();
@@ -24,6 +56,7 @@ void write_atomic_raw(const std::string& path, const char* data, size_t n) {
   std::string tmp = (dir / ("." + p.filename().string() + ".tmp" + std::to_string(::getpid()) + "_" +
                             std::to_string(rd() % 1000000)))
                         .string();
+  TempGuard guard{register_temp(tmp)};
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw OutputError(path + ": cannot write: " + std::strerror(errno));
   bool ok = n == 0 || std::fwrite(data, 1, n, f) == n;
@@ -43,6 +76,11 @@ void write_atomic_raw(const std::string& path, const char* data, size_t n) {
   }
 }
 }  // namespace
+
+void remove_pending_temp_files() noexcept {
+  for (int i = 0; i < kTempSlots; ++i)
+    if (g_temp_slots[i].state.load() == 2) ::unlink(g_temp_slots[i].path);
+}
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_atomic_raw(path, bytes.data(), bytes.size());
