@@ -229,7 +229,7 @@ TEST(Harden, ShardsPartitionTheInputsDeterministically) {
 TEST(Harden, ParallelJobsGiveTheSameOutputsAndASummary) {
   std::string dir = tunescribe::test::temp_dir("harden_jobs");
   std::string in = midi_folder(dir, 8);
-  { std::ofstream(in + "/zz_corrupt.mid", std::ios::binary) << "MThd\0\0\0\6garbage"; }
+  { std::ofstream(in + "/zz_corrupt.mid", std::ios::binary) << std::string("MThd\0\0\0\6garbage", 15); }
   auto one = run_command(q(tunescribe_bin()) + " transcribe " + q(in) + " -o " + q(dir + "/one") + " --jobs 1");
   EXPECT_EQ(one.exit_code, 1) << one.err;
   auto four = run_command(q(tunescribe_bin()) + " transcribe " + q(in) + " -o " + q(dir + "/four") +
@@ -321,7 +321,7 @@ TEST(Harden, BadInputsFailAloneInABatch) {
     put(in + "/nan_samples.wav", s);
   }
   put(in + "/not_audio.wav", "This is a text file named .wav\n");
-  put(in + "/corrupt.mid", std::string("MThd\0\0\0\6\0\1\0\2\1\xe0MTrk\0\0\0\x40\0\x90", 28));
+  put(in + "/corrupt.mid", std::string("MThd\0\0\0\6\0\1\0\2\1\xe0MTrk\0\0\0\x40\0\x90", 24));  // track cut short
   fs::create_directory_symlink("..", in + "/sub/loop");  // a directory symlink loop
   const std::string out = dir + "/out";
   auto r = run_command(q(tunescribe_bin()) + " transcribe " + q(in) + " -r -o " + q(out) + " --model " + q(tiny_model()) +
