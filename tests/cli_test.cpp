@@ -156,13 +156,14 @@ TEST(Cli, DefaultFormatsIncludeValidAbc) {
   }
   // Overrides change the header.
   auto o = run_command(q(tunescribe_bin()) + " transcribe " + q(example_mid()) + " -o " + q(dir) +
-                       " --format abc --force --meter 6/8 --key D --tempo 90");
+                       " --format abc --force --meter 6/8 --key D --tempo 90 --title 'My Waltz'");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   std::ifstream in2(dir + "/tunescribe-waltz.abc");
   std::stringstream ss2;
   ss2 << in2.rdbuf();
   EXPECT_NE(ss2.str().find("M:6/8"), std::string::npos);
   EXPECT_NE(ss2.str().find("K:D"), std::string::npos);
+  EXPECT_NE(ss2.str().find("T:My Waltz"), std::string::npos);
   auto bad = run_command(q(tunescribe_bin()) + " transcribe " + q(example_mid()) + " -o " + q(dir) +
                          " --format abc --force --meter 7/3");
   EXPECT_EQ(bad.exit_code, 2);

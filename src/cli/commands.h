@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tunescribe/errors.h"
 
@@ -28,6 +29,10 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_tokens(CLI::App& app, std::shared_ptr<GlobalOptions> global);  // hidden: training targets
+
+// Expand the positional inputs: "-" is replaced by the paths read from stdin,
+// one per line (trailing CR and spaces removed, empty lines skipped).
+std::vector<std::string> expand_stdin_paths(const std::vector<std::string>& args);
 
 // The exit code a subcommand's callback chose (callbacks cannot return one).
 void set_exit_code(int code);

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <iostream>
 
 #include "commands.h"
 #include "tunescribe/log.h"
@@ -11,6 +12,22 @@ int g_exit_code = kExitOk;
 
 void set_exit_code(int code) { g_exit_code = code; }
 int exit_code() { return g_exit_code; }
+
+std::vector<std::string> expand_stdin_paths(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    if (a != "-") {
+      out.push_back(a);
+      continue;
+    }
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (!line.empty()) out.push_back(line);
+    }
+  }
+  return out;
+}
 
 int exit_code_for(const tunescribe::Error& e) {
   if (dynamic_cast<const ModelError*>(&e)) return kExitModel;

@@ -162,18 +162,7 @@ void setup_tokens(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
     apply_global_options(*global);
     check_options(*o);
     Codec codec(codec_from_options(*o, *sub));
-    std::vector<std::string> files;
-    for (const auto& f : o->files) {
-      if (f == "-") {
-        std::string line;
-        while (std::getline(std::cin, line)) {
-          while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-          if (!line.empty()) files.push_back(line);
-        }
-      } else {
-        files.push_back(f);
-      }
-    }
+    const std::vector<std::string> files = expand_stdin_paths(o->files);
     int failed = 0;
     for (const auto& f : files) {
       std::string out;

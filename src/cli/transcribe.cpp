@@ -35,6 +35,7 @@ struct TranscribeOptions {
   std::string formats = "abc,mid,json";
   double tempo_bpm = 0.0;         // ABC: 0 = estimate
   std::string meter, key;         // ABC: "" = estimate
+  std::string title;              // ABC T:; "" = from the input file name
   int bars_per_line = 4;
   bool ignore_midi_meta = false;
   std::string model_dir;
@@ -85,18 +86,7 @@ std::vector<Job> collect_jobs(const TranscribeOptions& o, std::vector<std::pair<
     if (!seen.insert(key).second) return;
     jobs.push_back({p.string(), o.out_dir.empty() ? p.parent_path().string() : o.out_dir});
   };
-  std::vector<std::string> raw;
-  for (const auto& in : o.inputs) {
-    if (in == "-") {
-      std::string line;
-      while (std::getline(std::cin, line)) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-        if (!line.empty()) raw.push_back(line);
-      }
-    } else {
-      raw.push_back(in);
-    }
-  }
+  const std::vector<std::string> raw = expand_stdin_paths(o.inputs);
   for (const auto& in : raw) {
     std::error_code ec;
     fs::path p(in);
@@ -221,6 +211,7 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
     check.meter = o.meter;
     check.key = o.key;
     check.bars_per_line = o.bars_per_line;
+    check.title = o.title;
     check.validate();
   }
   std::pair<int, int> shard{1, 1};
@@ -334,7 +325,7 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
             bytes[k].assign(b.begin(), b.end());
           } else if (f == "abc") {
             AbcWriterConfig ac;
-            ac.title = path_stem(job.input);
+            ac.title = o.title.empty() ? abc_title_from_path(job.input) : o.title;
             ac.tempo_bpm = o.tempo_bpm;
             ac.meter = o.meter;
             ac.key = o.key;
@@ -484,6 +475,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
       ->capture_default_str()->check(CLI::Range(0.0, 400.0));
   sub->add_option("--meter", opt->meter, "ABC: meter such as 3/4 or 6/8 (default: estimate)");
   sub->add_option("--key", opt->key, "ABC: key such as G, Em, Bb or F#m (default: estimate)");
+  sub->add_option("--title", opt->title, "ABC: tune title (T:) (default: from the input file name)");
   sub->add_option("--bars-per-line", opt->bars_per_line, "ABC: bars per line")->capture_default_str()->check(CLI::Range(1, 32));
   sub->add_flag("--ignore-midi-meta", opt->ignore_midi_meta, "ABC: estimate tempo/meter/key even when a MIDI input carries them");
   sub->add_flag("--no-sustain", opt->no_sustain, "MIDI inputs: do not extend notes by the sustain pedal (CC64)");
