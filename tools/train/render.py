@@ -420,53 +420,68 @@ def encode_audio(excerpt_audio, audio_format):
     return {"audio": np.frombuffer(buf.getvalue(), dtype=np.uint8)}
 
 
+def iter_shard_files(root, suffix):
+    """(split, folder, file name) of every shard file with this suffix, in sorted order."""
+    for split in sorted(os.listdir(root)):
+        d = os.path.join(root, split)
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d)):
+            if name.endswith(suffix) and not name.startswith("."):
+                yield split, d, name
+
+
+def load_shard(path):
+    z = dict(np.load(path))
+    return z, json.loads(z["meta"].tobytes().decode())
+
+
+def save_shard(path, z, meta, root):
+    """Rewrite a shard atomically with updated meta, and its manifest line beside it."""
+    z["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    d, name = os.path.split(path)
+    tmp_npz = os.path.join(d, ".%s.tmp.npz" % name[:-4])
+    np.savez(tmp_npz, **z)
+    os.replace(tmp_npz, path)
+    with open(path[:-4] + ".json", "w") as f:
+        json.dump(summary_line(meta, path, root), f)
+
+
 def synthesize_shards(root, opts):
     """Second stage of `--stage midi`: render the stored MIDI of shards that have no audio yet
     (on any machine with numpy and a fluidsynth binary: no mido, soundfile or tunescribe needed)."""
     done = 0
     audio_total = 0.0
     t0 = time.time()
-    for split in sorted(os.listdir(root)):
-        d = os.path.join(root, split)
-        if not os.path.isdir(d):
+    for split, d, name in iter_shard_files(root, ".npz"):
+        path = os.path.join(d, name)
+        z, meta = load_shard(path)
+        if meta.get("audio_format"):
             continue
-        for name in sorted(os.listdir(d)):
-            if not name.endswith(".npz") or name.startswith("."):
-                continue
-            path = os.path.join(d, name)
-            z = dict(np.load(path))
-            meta = json.loads(z["meta"].tobytes().decode())
-            if meta.get("audio_format"):
-                continue
-            sfont = opts.get("soundfont") or meta["soundfont_path"]
-            if split == "train":
-                check_training_soundfont(sfont)
-            tmp = tempfile.mkdtemp(prefix="synth-", dir=opts.get("tmp") or None)
-            try:
-                midi_path = os.path.join(tmp, "job.mid")
-                with open(midi_path, "wb") as f:
-                    f.write(z["midi"].tobytes())
-                x, peaks, synth_s = synthesize_audio(midi_path, sfont, meta["fluidsynth_reverb"],
-                                                     meta["n_excerpts"], tmp, opts.get("fluidsynth") or "fluidsynth")
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            enc = encode_audio(x, opts["audio_format"])
-            z.update(enc)
-            for e, p in zip(meta["excerpts"], peaks):
-                e["peak_before_norm"] = p
-            meta["audio_format"] = "pcm16" if "audio_pcm16" in enc else opts["audio_format"]
-            meta["soundfont"] = os.path.basename(sfont)
-            meta["synth_wall_s"] = round(synth_s, 3)
-            z["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-            tmp_npz = os.path.join(d, ".%s.tmp.npz" % name[:-4])
-            np.savez(tmp_npz, **z)
-            os.replace(tmp_npz, path)
-            with open(path[:-4] + ".json", "w") as f:
-                json.dump(summary_line(meta, path, root), f)
-            done += 1
-            audio_total += meta["audio_s"]
-            print("\r[synthesize] %d shards  %.0f s audio  %.1f audio-s/s" % (
-                done, audio_total, audio_total / max(time.time() - t0, 1e-9)), end="", file=sys.stderr)
+        sfont = opts.get("soundfont") or meta["soundfont_path"]
+        if split == "train":
+            check_training_soundfont(sfont)
+        tmp = tempfile.mkdtemp(prefix="synth-", dir=opts.get("tmp") or None)
+        try:
+            midi_path = os.path.join(tmp, "job.mid")
+            with open(midi_path, "wb") as f:
+                f.write(z["midi"].tobytes())
+            x, peaks, synth_s = synthesize_audio(midi_path, sfont, meta["fluidsynth_reverb"],
+                                                 meta["n_excerpts"], tmp, opts.get("fluidsynth") or "fluidsynth")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        enc = encode_audio(x, opts["audio_format"])
+        z.update(enc)
+        for e, p in zip(meta["excerpts"], peaks):
+            e["peak_before_norm"] = p
+        meta["audio_format"] = "pcm16" if "audio_pcm16" in enc else opts["audio_format"]
+        meta["soundfont"] = os.path.basename(sfont)
+        meta["synth_wall_s"] = round(synth_s, 3)
+        save_shard(path, z, meta, root)
+        done += 1
+        audio_total += meta["audio_s"]
+        print("\r[synthesize] %d shards  %.0f s audio  %.1f audio-s/s" % (
+            done, audio_total, audio_total / max(time.time() - t0, 1e-9)), end="", file=sys.stderr)
     print(file=sys.stderr)
     write_manifest(root)
     return done
@@ -501,14 +516,9 @@ def summary_line(meta, path, root):
 
 def write_manifest(root):
     lines = []
-    for split in sorted(os.listdir(root)):
-        d = os.path.join(root, split)
-        if not os.path.isdir(d):
-            continue
-        for name in sorted(os.listdir(d)):
-            if name.endswith(".json") and not name.startswith("."):
-                with open(os.path.join(d, name)) as f:
-                    lines.append(f.read().strip())
+    for _, d, name in iter_shard_files(root, ".json"):
+        with open(os.path.join(d, name)) as f:
+            lines.append(f.read().strip())
     tmp = os.path.join(root, "manifest.jsonl.tmp")
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + ("\n" if lines else ""))
@@ -518,30 +528,18 @@ def write_manifest(root):
 
 def retokenize(root, tunescribe_bin, codec_args):
     n = 0
-    for split in sorted(os.listdir(root)):
-        d = os.path.join(root, split)
-        if not os.path.isdir(d):
-            continue
-        for name in sorted(os.listdir(d)):
-            if not name.endswith(".npz") or name.startswith("."):
-                continue
-            path = os.path.join(d, name)
-            z = dict(np.load(path))
-            meta = json.loads(bytes(z["meta"]).decode())
-            with tempfile.TemporaryDirectory() as tmp:
-                mp_ = os.path.join(tmp, "job.mid")
-                with open(mp_, "wb") as f:
-                    f.write(bytes(z["midi"]))
-                z.update(tokens_for_job(tunescribe_bin, mp_, codec_args, meta["n_excerpts"]))
-            meta["tokens"] = True
-            meta["codec_args"] = list(codec_args)
-            z["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-            tmp_npz = os.path.join(d, ".%s.tmp.npz" % name[:-4])
-            np.savez(tmp_npz, **z)
-            os.replace(tmp_npz, path)
-            with open(path[:-4] + ".json", "w") as f:
-                json.dump(summary_line(meta, path, root), f)
-            n += 1
+    for _, d, name in iter_shard_files(root, ".npz"):
+        path = os.path.join(d, name)
+        z, meta = load_shard(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            mp_ = os.path.join(tmp, "job.mid")
+            with open(mp_, "wb") as f:
+                f.write(bytes(z["midi"]))
+            z.update(tokens_for_job(tunescribe_bin, mp_, codec_args, meta["n_excerpts"]))
+        meta["tokens"] = True
+        meta["codec_args"] = list(codec_args)
+        save_shard(path, z, meta, root)
+        n += 1
     write_manifest(root)
     return n
 
