@@ -32,13 +32,17 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data", help="shard root: also time the data pipeline")
+    ap.add_argument("--model-json", help="JSON with ModelConfig fields overriding --size")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                        ("cpu" if args.device == "auto" else args.device))
     bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
-    cfg = M.ModelConfig.from_dict(dict(M.ModelConfig().to_dict(), **T.SIZES[args.size]))
+    fields = dict(T.SIZES[args.size])
+    if args.model_json:
+        fields.update(json.loads(args.model_json))
+    cfg = M.ModelConfig.from_dict(dict(M.ModelConfig().to_dict(), **fields))
     model = M.MT3Model(cfg, dropout=0.1).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     lm = features.LogMel().to(dev)

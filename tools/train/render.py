@@ -289,8 +289,12 @@ def render_job(job: dict, opts: dict) -> dict:
         excerpts.append({"piece": pid, "corpus": corpus, "file": os.path.relpath(path, opts["shared"]),
                          "k": k, "parts": parts, "info": info})
     # instruments per part, then optional note-level mixing with another excerpt of the job
+    piano_prob = opts.get("piano_prob", 0.0) if job["split"] == "train" else 0.0
     for ex in excerpts:
-        ex["programs"] = [weighted(rng, PALETTES[role]) for role, _ in ex["parts"]]
+        # --piano-prob: the whole excerpt (melody, chords, accompaniment) played on pianos, so that
+        # pop songs and folk tunes add to the solo-piano material that ASAP alone provides
+        as_piano = piano_prob > 0 and rng.random() < piano_prob
+        ex["programs"] = [weighted(rng, PALETTES["piano" if as_piano else role]) for role, _ in ex["parts"]]
     mix_prob = opts["mix_prob"] if job["split"] == "train" else opts["mix_prob_validation"]
     for i, ex in enumerate(excerpts):
         ex["mix_with"] = None
@@ -566,6 +570,8 @@ def main():
     ap.add_argument("--limit-jobs", type=int, default=0)
     ap.add_argument("--mix-prob", type=float, default=0.3)
     ap.add_argument("--mix-prob-validation", type=float, default=0.0)
+    ap.add_argument("--piano-prob", type=float, default=0.0,
+                    help="train split: probability that every part of an excerpt is played on a piano")
     ap.add_argument("--tunescribe", default=None, help="tunescribe binary for targets (default build/bin/tunescribe)")
     ap.add_argument("--no-tokens", action="store_true", help="store MIDI only; run --retokenize later")
     ap.add_argument("--codec-arg", action="append", default=[], help="extra argument for `tunescribe tokens`")
@@ -606,6 +612,7 @@ def main():
     opts = {"out": args.out, "seed": args.seed, "shared": shared, "tunescribe": tbin,
             "codec_args": args.codec_arg, "mix_prob": args.mix_prob,
             "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp,
+            "piano_prob": args.piano_prob,
             "audio_format": args.audio_format, "soundfont": args.soundfont, "stage": args.stage,
             "fluidsynth": args.fluidsynth}
     os.makedirs(args.out, exist_ok=True)

@@ -242,6 +242,17 @@ def plot_curve(log_path, png_path):
 
 
 # ---------------------------------------------------------------------------------------------
+def lr_at(step: int, args) -> float:
+    """Linear warm-up over --warmup-steps, then constant or a cosine decay to lr_final * lr at --steps."""
+    lr = args.lr
+    if args.warmup_steps:
+        lr *= min(1.0, (step + 1) / args.warmup_steps)
+    if args.lr_decay == "cosine" and step >= args.warmup_steps:
+        frac = min(1.0, (step - args.warmup_steps) / max(1, args.steps - args.warmup_steps))
+        lr *= args.lr_final + (1.0 - args.lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    return lr
+
+
 def main():
     ap = argparse.ArgumentParser(description="train the tunescribe model (see docs/training.md)")
     ap.add_argument("--data", default=os.path.join(REPO, "data", "shards"))
@@ -253,6 +264,9 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup-steps", type=int, default=0)
+    ap.add_argument("--lr-decay", choices=["none", "cosine"], default="none",
+                    help="cosine: after warm-up, decay the LR to --lr-final x LR at --steps")
+    ap.add_argument("--lr-final", type=float, default=0.1, help="final LR as a fraction of --lr (cosine)")
     ap.add_argument("--optimizer", choices=["adamw", "adafactor"], default="adamw")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--grad-clip", type=float, default=1.0)
@@ -400,7 +414,7 @@ def main():
         B = len(batch["ids"])
         null_mask = null_rng.random(B) < args.null_prob
         inp, tgt, w = build_batch(batch, null_mask, prefix_end_id, args.max_prefix, device)
-        lr = args.lr * min(1.0, (step + 1) / args.warmup_steps) if args.warmup_steps else args.lr
+        lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
