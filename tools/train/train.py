@@ -310,6 +310,7 @@ def main():
     ap.add_argument("--eval-examples", type=int, default=64)
     ap.add_argument("--ckpt-every", type=int, default=1000)
     ap.add_argument("--export", help="write the model directory here at the end (fp16)")
+    ap.add_argument("--name", help="model name in the exported config.json (default tunescribe-<size>); -step<N> is appended")
     ap.add_argument("--export-dtype", default="F16", choices=["F16", "BF16", "F32"])
     ap.add_argument("--plot", help="also write the learning curve PNG here")
     ap.add_argument("--time-limit-s", type=float, default=0, help="stop (checkpoint, export) after this wall time")
@@ -509,7 +510,7 @@ def export(model, run_cfg, ckpt, args):
         "exported_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "recipe": "docs/training.md",
     }
-    name = "tunescribe-%s-step%d" % (run_cfg.get("size", "custom"), ckpt["step"])
+    name = "%s-step%d" % (args.name or "tunescribe-" + run_cfg.get("size", "custom"), ckpt["step"])
     M.save_model(model, args.export, name=name, frontend=run_cfg["frontend"], codec=run_cfg["codec"],
                  training=training, dtype=args.export_dtype)
     print("[train] exported %s to %s" % (name, args.export), file=sys.stderr)
