@@ -85,7 +85,8 @@ def make_clips(data, out, limit):
                 n_notes += len(notes)
             if n_notes == 0:
                 continue
-            write_wav(os.path.join(out, "clips", stem + ".wav"), x)
+            os.makedirs(os.path.join(out, "clips", group), exist_ok=True)
+            write_wav(os.path.join(out, "clips", group, stem + ".wav"), x)
             os.makedirs(os.path.join(out, "ref", group), exist_ok=True)
             midi_notes.write_midi(os.path.join(out, "ref", group, stem + ".mid"), channels, n_seg * seg_s)
             clips.append((stem, group, ex["corpus"], ex["piece"]))
@@ -137,17 +138,19 @@ def main():
     os.makedirs(os.path.join(args.out, "clips"))
     clips = make_clips(args.data, args.out, args.limit)
     os.remove(os.path.join(args.out, "tmp.mid"))
-    est = os.path.join(args.out, "est")
+    groups = sorted(set(c[1] for c in clips))
     t = time.time()
-    run([args.tunescribe, "transcribe", os.path.join(args.out, "clips"), "--model", args.model, "-o", est,
-         "--format", "mid", "--threads", str(args.threads), "--force"])
+    for group in groups:
+        run([args.tunescribe, "transcribe", os.path.join(args.out, "clips", group), "--model", args.model,
+             "-o", os.path.join(args.out, "est", group), "--format", "mid", "--threads", str(args.threads),
+             "--force"])
     wall = time.time() - t
     audio_s = len(clips) * 8 * SEGMENT_SAMPLES / SAMPLE_RATE
     summary = {"model": os.path.abspath(args.model), "data": os.path.abspath(args.data), "clips": len(clips),
                "audio_s": audio_s, "transcribe_wall_s": round(wall, 1), "groups": {}}
-    for group in sorted(set(c[1] for c in clips)):
-        res = run([args.tunescribe, "score", "--ref-dir", os.path.join(args.out, "ref", group), "--est-dir", est,
-                   "--json"], stdout=subprocess.PIPE)
+    for group in groups:
+        res = run([args.tunescribe, "score", "--ref-dir", os.path.join(args.out, "ref", group), "--est-dir",
+                   os.path.join(args.out, "est", group), "--json"], stdout=subprocess.PIPE)
         js = json.loads(res.stdout)
         with open(os.path.join(args.out, "score-%s.json" % group), "w") as f:
             json.dump(js, f, indent=1)
