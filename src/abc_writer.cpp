@@ -1164,11 +1164,16 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     }
     std::map<std::pair<char, int>, int> acc_oct;
     std::map<char, int> acc_any;
+    // Letters whose accidental state differs between the tools for the rest of the bar: an
+    // accidental written on a tie continuation is recorded by abc2midi but not by abcjs, so
+    // every later note of that letter in the bar carries its accidental.
+    std::set<char> ambiguous;
     size_t si = 0;
     for (int b = 0; b < nbars; ++b) {
       const Fraction bs = bar_starts[static_cast<size_t>(b)], be = bar_end(b);
       acc_oct.clear();
       acc_any.clear();
+      ambiguous.clear();
       // Pieces within the bar, cut at triplet-beat boundaries.
       std::vector<Event> evs;
       while (si < segs.size() && segs[si].e <= bs) ++si;
@@ -1202,16 +1207,38 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
         std::string t;
         bool chord = ev.pitches.size() > 1;
         if (chord) t += "[";
-        for (int p : ev.pitches) {
-          Spelled sp = spell(p, key.tonic_q);
+        std::vector<Spelled> sps;
+        for (int p : ev.pitches) sps.push_back(spell(p, key.tonic_q));
+        for (size_t i = 0; i < sps.size(); ++i) {
+          const Spelled& sp = sps[i];
+          auto ok = std::make_pair(sp.letter, sp.octave);
+          // abc2midi 4.84 looks up the accidental state of the lowest octave (C,,,,, to B,,,,,,
+          // MIDI 0-11) under the previous letter (after `^C`, `D,,,,,` plays D sharp): notes there
+          // always carry their accidental ('=' included), continuations too.
+          const bool lowest_octave = sp.octave < 0;
           if (!cont) {
             int impl_pitch = acc_any.count(sp.letter) ? acc_any[sp.letter] : signature_alter(key.fifths, sp.letter);
-            auto ok = std::make_pair(sp.letter, sp.octave);
             int impl_oct = acc_oct.count(ok) ? acc_oct[ok] : signature_alter(key.fifths, sp.letter);
-            if (!(sp.alter == impl_pitch && sp.alter == impl_oct)) {
+            if (lowest_octave || ambiguous.count(sp.letter) || !(sp.alter == impl_pitch && sp.alter == impl_oct)) {
               t += accidental_text(sp.alter);
               acc_any[sp.letter] = sp.alter;
               acc_oct[ok] = sp.alter;
+            }
+          } else {
+            // A tie continuation carries no accidental and keeps the tied pitch (spec §1.8), as
+            // long as every tool reads the bare letter as that pitch. Within a bar abc2midi reads
+            // it with the accidental state (an earlier note of the chord, `[^C=c]4- [Cc]4`, makes
+            // its C natural: "Could not find note to be tied"), and a chord holding the same
+            // letter and octave twice (`[_E=E]`) cannot be told apart without accidentals. Such
+            // continuations are written with their accidentals.
+            bool twin = false;
+            for (size_t j = 0; j < sps.size(); ++j)
+              twin = twin || (j != i && sps[j].letter == sp.letter && sps[j].octave == sp.octave);
+            bool misread = ambiguous.count(sp.letter) || (acc_any.count(sp.letter) && acc_any[sp.letter] != sp.alter) ||
+                           (acc_oct.count(ok) && acc_oct[ok] != sp.alter);
+            if (twin || misread || lowest_octave) {
+              t += accidental_text(sp.alter);
+              ambiguous.insert(sp.letter);
             }
           }
           t += octave_letter(sp);
