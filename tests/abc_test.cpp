@@ -1216,6 +1216,11 @@ TEST(AbcRobust, NastyRandomInputIsReadCleanly) {
     voices_total += tune.voices.size();
     if (std::getenv("TS_ABC_ROBUST_SHOW")) std::printf("%s\n", tune.text.c_str());
     std::vector<std::string> probs;
+    // At most 8 notes per written chord (per voice and start), the limit abcm2ps draws.
+    std::map<std::pair<int, Fraction>, int> chord_size;
+    for (const auto& n : tune.notes) chord_size[{n.voice, n.start}]++;
+    for (const auto& kv : chord_size)
+      if (kv.second > 8) probs.push_back("writer: chord of " + std::to_string(kv.second) + " notes at " + kv.first.second.str());
     // Our reader reads back exactly the quantised notes, without warnings.
     auto read = read_abc_text(tune.text, "nasty.abc");
     if (read.size() != 1) {
@@ -1327,4 +1332,28 @@ TEST(AbcRobust, NastyRandomInputIsReadCleanly) {
   }
   std::printf("[abc robust] %u cases, %zu quantised notes in %zu voices, %d cases with problems\n", ncases, notes_total,
               voices_total, failed_cases);
+}
+
+// Tie continuations are written without accidentals, except where a tool would read the bare
+// letter as another pitch: abc2midi reads a continuation inside the bar with the bar's accidental
+// state (`[_D=d]2- [Dd]2` ties D♭ to D), a chord with the same letter twice in one octave
+// (`[_E=E]`) cannot be told apart without accidentals, and abc2midi 4.84 looks up the lowest
+// octave (MIDI 0-11) under the previous letter (after `_D`, `E,,,,,` plays E♭).
+TEST(AbcWriter, TieContinuationsKeepTheirPitchInEveryTool) {
+  NoteSequence seq;
+  auto add = [&](double on, double off, int pitch) { seq.notes.push_back({on, off, pitch, 90, 40, false}); };
+  add(0.25, 1.5, 61);  // D♭4 + D5 from the second eighth across beat 2: tied inside bar 1
+  add(0.25, 1.5, 74);
+  add(3.0, 5.0, 63);   // E♭4 + E4 from beat 3 of bar 2 across the bar line
+  add(3.0, 5.0, 64);
+  add(6.0, 6.5, 61);   // bar 4: D♭4, then E-1 (MIDI 4)
+  add(6.5, 7.9, 4);
+  seq.sort();
+  AbcWriterConfig cfg;
+  cfg.tempo_bpm = 120;
+  cfg.meter = "4/4";
+  cfg.key = "C";
+  auto tune = write_abc(seq, cfg);
+  ASSERT_EQ(tune.notes.size(), 6u) << tune.text;
+  check_tools_and_roundtrip(tune);
 }
