@@ -1202,7 +1202,7 @@ NastyCase nasty_case(unsigned seed) {
 TEST(AbcRobust, NastyRandomInputIsReadCleanly) {
   const bool tools = test::have_program("abc2midi") && test::have_program("abcm2ps");
   if (!tools) std::printf("[abc robust] abc2midi/abcm2ps missing: only our reader is checked\n");
-  const unsigned ncases = std::getenv("TS_ABC_ROBUST_CASES") ? static_cast<unsigned>(std::atoi(std::getenv("TS_ABC_ROBUST_CASES"))) : 100;
+  const unsigned ncases = std::getenv("TS_ABC_ROBUST_CASES") ? static_cast<unsigned>(std::atoi(std::getenv("TS_ABC_ROBUST_CASES"))) : 150;
   const unsigned first = std::getenv("TS_ABC_ROBUST_FIRST") ? static_cast<unsigned>(std::atoi(std::getenv("TS_ABC_ROBUST_FIRST"))) : 1;
   std::string dir = test::temp_dir("abcrobust");
   int failed_cases = 0;
