@@ -566,6 +566,10 @@ struct VoiceOut {
   AbcVoiceInfo info;
   std::vector<QNote> notes;  // chord stream after clipping, relative to origin
   std::vector<std::string> bars;
+  // Per bar: places where a line may break inside the bar (position from the start of the
+  // written music, character offset in the bar's text): before a piece or tuplet group that
+  // starts on a beat.
+  std::vector<std::vector<std::pair<Fraction, size_t>>> bar_breaks;
 };
 
 }  // namespace
@@ -1164,11 +1168,16 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
     }
     std::map<std::pair<char, int>, int> acc_oct;
     std::map<char, int> acc_any;
+    // Letters whose accidental state differs between the tools for the rest of the bar: an
+    // accidental written on a tie continuation is recorded by abc2midi but not by abcjs, so
+    // every later note of that letter in the bar carries its accidental.
+    std::set<char> ambiguous;
     size_t si = 0;
     for (int b = 0; b < nbars; ++b) {
       const Fraction bs = bar_starts[static_cast<size_t>(b)], be = bar_end(b);
       acc_oct.clear();
       acc_any.clear();
+      ambiguous.clear();
       // Pieces within the bar, cut at triplet-beat boundaries.
       std::vector<Event> evs;
       while (si < segs.size() && segs[si].e <= bs) ++si;
@@ -1197,21 +1206,44 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       }
       // Token writing.
       std::string out;
+      std::vector<std::pair<Fraction, size_t>> breaks;
       auto write_piece = [&](const Event& ev, const Fraction& written, bool cont, bool tie) {
         if (ev.pitches.empty()) return "z" + length_text(written, unit);
         std::string t;
         bool chord = ev.pitches.size() > 1;
         if (chord) t += "[";
-        for (int p : ev.pitches) {
-          Spelled sp = spell(p, key.tonic_q);
+        std::vector<Spelled> sps;
+        for (int p : ev.pitches) sps.push_back(spell(p, key.tonic_q));
+        for (size_t i = 0; i < sps.size(); ++i) {
+          const Spelled& sp = sps[i];
+          auto ok = std::make_pair(sp.letter, sp.octave);
+          // abc2midi 4.84 looks up the accidental state of the lowest octave (C,,,,, to B,,,,,,
+          // MIDI 0-11) under the previous letter (after `^C`, `D,,,,,` plays D sharp): notes there
+          // always carry their accidental ('=' included), continuations too.
+          const bool lowest_octave = sp.octave < 0;
           if (!cont) {
             int impl_pitch = acc_any.count(sp.letter) ? acc_any[sp.letter] : signature_alter(key.fifths, sp.letter);
-            auto ok = std::make_pair(sp.letter, sp.octave);
             int impl_oct = acc_oct.count(ok) ? acc_oct[ok] : signature_alter(key.fifths, sp.letter);
-            if (!(sp.alter == impl_pitch && sp.alter == impl_oct)) {
+            if (lowest_octave || ambiguous.count(sp.letter) || !(sp.alter == impl_pitch && sp.alter == impl_oct)) {
               t += accidental_text(sp.alter);
               acc_any[sp.letter] = sp.alter;
               acc_oct[ok] = sp.alter;
+            }
+          } else {
+            // A tie continuation carries no accidental and keeps the tied pitch (spec §1.8), as
+            // long as every tool reads the bare letter as that pitch. Within a bar abc2midi reads
+            // it with the accidental state (an earlier note of the chord, `[^C=c]4- [Cc]4`, makes
+            // its C natural: "Could not find note to be tied"), and a chord holding the same
+            // letter and octave twice (`[_E=E]`) cannot be told apart without accidentals. Such
+            // continuations are written with their accidentals.
+            bool twin = false;
+            for (size_t j = 0; j < sps.size(); ++j)
+              twin = twin || (j != i && sps[j].letter == sp.letter && sps[j].octave == sp.octave);
+            bool misread = ambiguous.count(sp.letter) || (acc_any.count(sp.letter) && acc_any[sp.letter] != sp.alter) ||
+                           (acc_oct.count(ok) && acc_oct[ok] != sp.alter);
+            if (twin || misread || lowest_octave) {
+              t += accidental_text(sp.alter);
+              ambiguous.insert(sp.letter);
             }
           }
           t += octave_letter(sp);
@@ -1258,7 +1290,10 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
             bool has_chord = false;
             for (size_t k = e; k < g_end; ++k) has_chord = has_chord || evs[k].pitches.size() > 1;
             bool equal3 = toks.size() == 3 && wl[0] == wl[1] && wl[1] == wl[2] && !has_chord;
-            if (!out.empty()) out += " ";
+            if (!out.empty()) {
+              breaks.emplace_back(ev.start, out.size());
+              out += " ";
+            }
             out += equal3 ? "(3" : "(3:2:" + std::to_string(toks.size());
             for (const auto& t : toks) out += t;
             e = g_end;
@@ -1280,6 +1315,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
           rem = rem - piece;
           bool tie = ev.pitches.empty() ? false : (rem > Fraction(0) || ev.tie_out);
           bool long_ev = piece > beat_w;
+          if (!out.empty() && on_beat(s)) breaks.emplace_back(s, out.size());
           if (!out.empty() && out.back() != ' ' && (on_beat(s) || long_ev)) out += " ";
           out += write_piece(ev, piece, cont, tie);
           if (long_ev && rem > Fraction(0)) out += " ";
@@ -1290,6 +1326,7 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       }
       out += b + 1 == nbars ? " |]" : " |";
       v.bars.push_back(out);
+      v.bar_breaks.push_back(breaks);
     }
   }
 
@@ -1346,10 +1383,59 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
       n = std::max(1, n / 2);
     }
     int b1 = std::min(nbars, b0 + n);
+    if (n == 1 && cfg.max_line_chars > 0) {
+      // A single bar longer than a line (long meters, many short notes) is broken inside,
+      // at the same beat in every voice, where a piece or tuplet group starts in all of them:
+      // abcm2ps fails with "Line too much shrunk" when it cannot fit a line.
+      const size_t b = static_cast<size_t>(b0);
+      std::vector<std::pair<Fraction, std::vector<size_t>>> common;  // time, offset per voice
+      for (const auto& br : voices[0].bar_breaks[b]) {
+        std::vector<size_t> offs;
+        for (const auto& v : voices) {
+          auto it = std::find_if(v.bar_breaks[b].begin(), v.bar_breaks[b].end(),
+                                 [&](const std::pair<Fraction, size_t>& x) { return x.first == br.first; });
+          if (it == v.bar_breaks[b].end()) break;
+          offs.push_back(it->second);
+        }
+        if (offs.size() == voices.size() && (common.empty() || common.back().first != br.first))
+          common.emplace_back(br.first, offs);
+      }
+      std::vector<size_t> from(voices.size(), 0);
+      std::vector<std::vector<size_t>> cuts;  // chosen break offsets per voice, in order
+      auto too_long = [&](const std::vector<size_t>& a, const std::vector<size_t>* z) {
+        for (size_t vi = 0; vi < voices.size(); ++vi) {
+          size_t end = z ? (*z)[vi] : voices[vi].bars[b].size();
+          if (3 + voices[vi].info.id.size() + 1 + (end - a[vi]) > static_cast<size_t>(cfg.max_line_chars)) return true;
+        }
+        return false;
+      };
+      for (size_t k = 0; k < common.size(); ++k) {
+        const std::vector<size_t>* next = k + 1 < common.size() ? &common[k + 1].second : nullptr;
+        if (common[k].second != from && too_long(from, next)) {
+          cuts.push_back(common[k].second);
+          from = common[k].second;
+        }
+      }
+      if (!cuts.empty()) {
+        os << "% bar " << (b0 + 1) << ", broken into " << cuts.size() + 1 << " lines\n";
+        for (size_t part = 0; part <= cuts.size(); ++part) {
+          for (size_t vi = 0; vi < voices.size(); ++vi) {
+            const std::string& text = voices[vi].bars[b];
+            size_t a = part == 0 ? 0 : cuts[part - 1][vi], z = part < cuts.size() ? cuts[part][vi] : text.size();
+            std::string piece = text.substr(a, z - a);
+            while (!piece.empty() && piece.front() == ' ') piece.erase(piece.begin());
+            while (!piece.empty() && piece.back() == ' ') piece.pop_back();
+            os << "[V:" << voices[vi].info.id << "] " << piece << "\n";
+          }
+        }
+        b0 = b1;
+        continue;
+      }
+    }
     os << "% bars " << (b0 + 1) << "-" << b1 << "\n";
     for (const auto& v : voices) {
       os << "[V:" << v.info.id << "]";
-      for (int b = b0; b < b1; ++b) os << " " << v.bars[static_cast<size_t>(b)];
+      for (int bb = b0; bb < b1; ++bb) os << " " << v.bars[static_cast<size_t>(bb)];
       os << "\n";
     }
     b0 = b1;

@@ -1069,3 +1069,291 @@ TEST(AbcWriter, ChordsNeverExceedEightNotes) {
     EXPECT_EQ((r.out + r.err).find("Too many notes"), std::string::npos) << r.out << r.err;
   }
 }
+
+// ------------------------------------------------------------------ robustness on nasty input
+// Property test: whatever notes come in (model output can be messy, generated music is
+// random), every tune the emitter writes must be read by abc2midi and abcm2ps without
+// errors, played by abc2midi as the emitter's quantised notes, and read back by our reader.
+namespace {
+
+struct NastyCase {
+  NoteSequence seq;
+  AbcWriterConfig cfg;
+  std::string what;  // a short description for failure messages
+};
+
+// A deliberately nasty performance: dense chords of 10-40 notes, notes from 5 ms to 20 s,
+// overlapping same-pitch notes, several programs and drums, pitches 0-127, onsets off any
+// grid, long silences; tempo/meter/key given, taken from MIDI metadata or estimated.
+NastyCase nasty_case(unsigned seed) {
+  std::mt19937 rng(seed * 7919u + 17u);
+  auto uni = [&](double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng); };
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto log_uni = [&](double a, double b) { return std::exp(uni(std::log(a), std::log(b))); };
+  NastyCase c;
+  std::ostringstream what;
+  // Instruments: 1-4 programs (pianos split into hands), drums in 40 % of the cases.
+  const int pool[] = {0, 1, 5, 24, 33, 40, 48, 56, 73, 80};
+  std::vector<std::pair<int, bool>> inst;
+  int ninst = 1 + pick(4);
+  for (int i = 0; i < ninst; ++i) inst.emplace_back(pool[pick(10)], false);
+  if (pick(10) < 4) inst.emplace_back(0, true);
+  const bool wild_pitch = pick(2) == 0;  // uniform 0..127 instead of around middle C
+  auto pitch = [&]() {
+    if (wild_pitch) return pick(128);
+    return std::max(0, std::min(127, static_cast<int>(std::lround(std::normal_distribution<double>(62, 14)(rng)))));
+  };
+  auto add = [&](double on, double dur, int p, std::pair<int, bool> in) {
+    Note n;
+    n.onset_s = on;
+    n.offset_s = on + dur;
+    n.pitch = p;
+    n.velocity = 1 + pick(127);
+    n.program = in.second ? 0 : in.first;
+    n.is_drum = in.second;
+    c.seq.notes.push_back(n);
+  };
+  double t = uni(0, 3);
+  const double length_s = uni(2, 25);
+  size_t budget = 150 + static_cast<size_t>(pick(250));  // notes (keeps the tools fast)
+  while (t < length_s && c.seq.notes.size() < budget) {
+    auto in = inst[static_cast<size_t>(pick(static_cast<int>(inst.size())))];
+    switch (pick(7)) {
+      case 0: case 1: {  // a dense chord, its onsets spread by up to 0-80 ms
+        int n = 10 + pick(31);
+        double spread = std::vector<double>{0, 0.005, 0.03, 0.08}[static_cast<size_t>(pick(4))];
+        double dur = log_uni(0.05, 8);
+        for (int k = 0; k < n; ++k) add(t + uni(0, spread), dur * uni(0.5, 1.5), pitch(), in);
+        break;
+      }
+      case 2: {  // a run of notes, any lengths from 5 ms to 20 s
+        int n = 2 + pick(12);
+        double tt = t;
+        for (int k = 0; k < n; ++k) {
+          add(tt, log_uni(0.005, 20), pitch(), in);
+          tt += log_uni(0.01, 1.0);
+        }
+        break;
+      }
+      case 3: {  // overlapping notes of the same pitch
+        int p = pitch();
+        double d = log_uni(0.05, 4);
+        add(t, d, p, in);
+        add(t + d * uni(0.05, 0.95), log_uni(0.02, 4), p, in);
+        if (pick(2)) add(t + uni(0, 0.02), d * uni(0.2, 2), p, in);
+        break;
+      }
+      case 4: {  // very short notes (5-40 ms), drums not filtered by length
+        int n = 1 + pick(8);
+        for (int k = 0; k < n; ++k) add(t + uni(0, 0.3), log_uni(0.005, 0.04), pitch(), in);
+        break;
+      }
+      case 5: {  // notes sounding while others change: a held bass under a run
+        int p = pitch();
+        add(t, log_uni(1, 20), p, in);
+        for (int k = 0; k < 6; ++k) add(t + k * uni(0.05, 0.4), log_uni(0.05, 1), pitch(), in);
+        break;
+      }
+      default:  // silence, sometimes very long
+        if (pick(3) == 0) t += uni(10, 60);
+        break;
+    }
+    t += log_uni(0.005, 2.0);
+  }
+  // Metadata as a MIDI file would carry it.
+  if (pick(3) == 0) {
+    c.seq.tempos.push_back({0.0, uni(30, 250)});
+    if (pick(2)) c.seq.tempos.push_back({uni(1, 10), uni(30, 250)});
+    const int tsn[] = {2, 3, 4, 5, 6, 7, 9, 12, 1, 15};
+    const int tsd[] = {2, 4, 8, 16, 32};
+    c.seq.time_signatures.push_back({0.0, tsn[pick(10)], tsd[pick(5)]});
+    c.seq.key_signatures.push_back({0.0, pick(15) - 7, pick(2) == 0});
+    what << "midi metadata " << c.seq.tempos[0].bpm << " bpm " << c.seq.time_signatures[0].numerator << "/"
+         << c.seq.time_signatures[0].denominator << " key " << c.seq.key_signatures[0].fifths << "; ";
+  }
+  c.seq.sort();
+  AbcWriterConfig& cfg = c.cfg;
+  cfg.title = "nasty " + std::to_string(seed);
+  if (pick(3) == 0) cfg.tempo_bpm = std::round(uni(20, 400));
+  const char* meters[] = {"2/4", "3/4", "4/4", "6/8", "9/8", "12/8", "2/2", "3/8", "C", "C|", "5/4", "7/8", "11/16", "1/4", "16/16"};
+  if (pick(3) == 0) cfg.meter = meters[pick(15)];
+  const char* keys[] = {"C", "G", "Em", "Bb", "F#m", "Ddor", "Amix", "C#", "Cb", "Ebm", "G#m", "Bloc", "Flyd", "Abm", "D#m"};
+  if (pick(3) == 0) cfg.key = keys[pick(15)];
+  cfg.unit_denominator = std::vector<int>{0, 4, 8, 16, 32}[static_cast<size_t>(pick(5))];
+  cfg.grid_denominator = pick(2) ? 16 : 32;
+  cfg.triplets = pick(4) != 0;
+  cfg.bars_per_line = 1 + pick(8);
+  // Line-length control on (max_line_chars = 0 hands the layout to the user: abcm2ps then
+  // fails on crowded lines by design).
+  cfg.max_line_chars = 30 + pick(71);
+  cfg.use_midi_metadata = pick(4) != 0;
+  cfg.split_piano = pick(4) != 0;
+  cfg.chord_cluster_s = uni(0, 0.2);
+  cfg.min_note_s = pick(3) == 0 ? 0.0 : uni(0, 0.1);
+  what << "tempo " << cfg.tempo_bpm << " meter '" << cfg.meter << "' key '" << cfg.key << "' L:1/" << cfg.unit_denominator
+       << " grid 1/" << cfg.grid_denominator << " bars/line " << cfg.bars_per_line << " max chars " << cfg.max_line_chars
+       << " notes " << c.seq.notes.size();
+  c.what = what.str();
+  return c;
+}
+
+}  // namespace
+
+TEST(AbcRobust, NastyRandomInputIsReadCleanly) {
+  const bool tools = test::have_program("abc2midi") && test::have_program("abcm2ps");
+  if (!tools) std::printf("[abc robust] abc2midi/abcm2ps missing: only our reader is checked\n");
+  const unsigned ncases = std::getenv("TS_ABC_ROBUST_CASES") ? static_cast<unsigned>(std::atoi(std::getenv("TS_ABC_ROBUST_CASES"))) : 150;
+  const unsigned first = std::getenv("TS_ABC_ROBUST_FIRST") ? static_cast<unsigned>(std::atoi(std::getenv("TS_ABC_ROBUST_FIRST"))) : 1;
+  std::string dir = test::temp_dir("abcrobust");
+  int failed_cases = 0;
+  size_t notes_total = 0, voices_total = 0;
+  for (unsigned seed = first; seed < first + ncases; ++seed) {
+    NastyCase c = nasty_case(seed);
+    SCOPED_TRACE("seed " + std::to_string(seed) + ": " + c.what);
+    AbcTune tune;
+    ASSERT_NO_THROW(tune = write_abc(c.seq, c.cfg));
+    notes_total += tune.notes.size();
+    voices_total += tune.voices.size();
+    if (std::getenv("TS_ABC_ROBUST_SHOW")) std::printf("%s\n", tune.text.c_str());
+    std::vector<std::string> probs;
+    // At most 8 notes per written chord (per voice and start), the limit abcm2ps draws.
+    std::map<std::pair<int, Fraction>, int> chord_size;
+    for (const auto& n : tune.notes) chord_size[{n.voice, n.start}]++;
+    for (const auto& kv : chord_size)
+      if (kv.second > 8) probs.push_back("writer: chord of " + std::to_string(kv.second) + " notes at " + kv.first.second.str());
+    // Our reader reads back exactly the quantised notes, without warnings.
+    auto read = read_abc_text(tune.text, "nasty.abc");
+    if (read.size() != 1) {
+      probs.push_back("reader: " + std::to_string(read.size()) + " tunes");
+    } else {
+      for (const auto& w : read[0].warnings) probs.push_back("reader: " + w);
+      std::vector<std::tuple<int, Fraction, int, Fraction>> a, b;
+      for (const auto& n : tune.notes) a.emplace_back(n.voice, n.start, n.pitch, n.length);
+      for (const auto& n : read[0].notes) b.emplace_back(n.voice, n.start, n.pitch, n.length);
+      auto lt = [](const auto& x, const auto& y) {
+        if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) < std::get<0>(y);
+        if (std::get<1>(x) != std::get<1>(y)) return std::get<1>(x) < std::get<1>(y);
+        return std::get<2>(x) < std::get<2>(y);
+      };
+      std::sort(a.begin(), a.end(), lt);
+      std::sort(b.begin(), b.end(), lt);
+      if (a != b) {
+        std::string d = "reader: notes differ from the quantised notes (" + std::to_string(b.size()) + " read, " +
+                        std::to_string(a.size()) + " written)";
+        for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+          if (a[i] != b[i]) {
+            auto txt = [](const std::tuple<int, Fraction, int, Fraction>& x) {
+              return "(voice " + std::to_string(std::get<0>(x)) + ", " + std::get<1>(x).str() + ", pitch " +
+                     std::to_string(std::get<2>(x)) + ", " + std::get<3>(x).str() + ")";
+            };
+            d += "; first difference: read " + txt(b[i]) + ", written " + txt(a[i]);
+            break;
+          }
+        probs.push_back(d);
+      }
+    }
+    if (tools) {
+      // abc2midi: any "Error" or "Warning" line is a failure. Its warnings are real problems
+      // for our output (bar lengths that do not add up, unequal notes in a chord or tuplet,
+      // voices of different length): abc2midi then plays something other than what we wrote.
+      // %%MIDI chordattack 0 (inserted after X:) makes chord notes start together so that the
+      // MIDI can be compared with the quantised notes.
+      std::string text = tune.text;
+      text.insert(text.find('\n') + 1, "%%MIDI chordattack 0\n");
+      std::string f = write_temp(dir, "t.abc", text);
+      auto r1 = run_command("abc2midi " + f + " -o " + dir + "/t.mid");
+      std::istringstream s1(r1.out + r1.err);
+      for (std::string l; std::getline(s1, l);)
+        if (l.find("Error") != std::string::npos || l.find("Warning") != std::string::npos) probs.push_back("abc2midi: " + l);
+      // abc2midi plays the quantised notes (pitch, start, length per voice; +-2 ticks at 480 ppq).
+      Smf smf = read_smf(dir + "/t.mid");
+      std::map<int, TickList> got, want;
+      for (const auto& n : smf.notes) got[smf.format == 0 ? 0 : n.track - 1].emplace_back(n.on, n.pitch, n.off - n.on);
+      for (const auto& n : tune.notes) {
+        Fraction s = n.start * Fraction(1920), l = n.length * Fraction(1920);
+        want[n.voice].emplace_back(std::llround(s.value()), n.pitch, std::llround(l.value()));
+      }
+      // Sorted by (pitch, start): abc2midi rounds tuplet positions by a tick, which could
+      // reorder notes of different pitches sorted by start, never notes of one pitch.
+      auto by_pitch = [](const std::tuple<long, int, long>& x, const std::tuple<long, int, long>& y) {
+        return std::make_pair(std::get<1>(x), std::get<0>(x)) < std::make_pair(std::get<1>(y), std::get<0>(y));
+      };
+      for (auto& kv : got) std::sort(kv.second.begin(), kv.second.end(), by_pitch);
+      for (auto& kv : want) {
+        std::sort(kv.second.begin(), kv.second.end(), by_pitch);
+        const TickList& g = got[kv.first];
+        bool same = g.size() == kv.second.size();
+        for (size_t i = 0; same && i < g.size(); ++i)
+          same = std::abs(std::get<0>(g[i]) - std::get<0>(kv.second[i])) <= 2 && std::get<1>(g[i]) == std::get<1>(kv.second[i]) &&
+                 std::abs(std::get<2>(g[i]) - std::get<2>(kv.second[i])) <= 2;
+        if (!same) {
+          std::string d = "abc2midi: voice " + std::to_string(kv.first) + " plays " + std::to_string(g.size()) +
+                          " notes, the writer quantised " + std::to_string(kv.second.size());
+          // The notes each side has that the other lacks (the first three).
+          auto tick_txt = [](const std::tuple<long, int, long>& x) {
+            return "(" + std::to_string(std::get<0>(x)) + ", " + std::to_string(std::get<1>(x)) + ", " +
+                   std::to_string(std::get<2>(x)) + ")";
+          };
+          auto missing = [&](const TickList& from, const TickList& in) {
+            std::string m;
+            int shown = 0;
+            for (const auto& x : from) {
+              bool found = false;
+              for (const auto& y : in)
+                found = found || (std::get<1>(x) == std::get<1>(y) && std::abs(std::get<0>(x) - std::get<0>(y)) <= 2 &&
+                                  std::abs(std::get<2>(x) - std::get<2>(y)) <= 2);
+              if (!found && shown++ < 3) m += " " + tick_txt(x);
+            }
+            return m;
+          };
+          d += "; (tick, pitch, ticks) only abc2midi:" + missing(g, kv.second) + "; only the writer:" + missing(kv.second, g);
+          probs.push_back(d);
+        }
+      }
+      // abcm2ps: exit status 0 and no "error" line. "warning: Line underfull" is allowed: it
+      // only says that a system is not filled to the page width (sparse bars, such as those of
+      // a long silence, written bars_per_line to a line), which is a layout choice, not a
+      // misreading; any other warning fails.
+      auto r2 = run_command("abcm2ps -q " + f + " -O " + dir + "/t.ps");
+      if (r2.exit_code != 0) probs.push_back("abcm2ps: exit " + std::to_string(r2.exit_code));
+      std::istringstream s2(r2.out + r2.err);
+      for (std::string l; std::getline(s2, l);) {
+        if (l.find("rror") != std::string::npos) probs.push_back("abcm2ps: " + l);
+        else if (l.find("arning") != std::string::npos && l.find("Line underfull") == std::string::npos)
+          probs.push_back("abcm2ps: " + l);
+      }
+    }
+    if (!probs.empty()) {
+      ++failed_cases;
+      std::string msg;
+      for (size_t i = 0; i < std::min<size_t>(probs.size(), 6); ++i) msg += probs[i] + "\n";
+      ADD_FAILURE() << msg;
+    }
+  }
+  std::printf("[abc robust] %u cases, %zu quantised notes in %zu voices, %d cases with problems\n", ncases, notes_total,
+              voices_total, failed_cases);
+}
+
+// Tie continuations are written without accidentals, except where a tool would read the bare
+// letter as another pitch: abc2midi reads a continuation inside the bar with the bar's accidental
+// state (`[_D=d]2- [Dd]2` ties D♭ to D), a chord with the same letter twice in one octave
+// (`[_E=E]`) cannot be told apart without accidentals, and abc2midi 4.84 looks up the lowest
+// octave (MIDI 0-11) under the previous letter (after `_D`, `E,,,,,` plays E♭).
+TEST(AbcWriter, TieContinuationsKeepTheirPitchInEveryTool) {
+  NoteSequence seq;
+  auto add = [&](double on, double off, int pitch) { seq.notes.push_back({on, off, pitch, 90, 40, false}); };
+  add(0.25, 1.5, 61);  // D♭4 + D5 from the second eighth across beat 2: tied inside bar 1
+  add(0.25, 1.5, 74);
+  add(3.0, 5.0, 63);   // E♭4 + E4 from beat 3 of bar 2 across the bar line
+  add(3.0, 5.0, 64);
+  add(6.0, 6.5, 61);   // bar 4: D♭4, then E-1 (MIDI 4)
+  add(6.5, 7.9, 4);
+  seq.sort();
+  AbcWriterConfig cfg;
+  cfg.tempo_bpm = 120;
+  cfg.meter = "4/4";
+  cfg.key = "C";
+  auto tune = write_abc(seq, cfg);
+  ASSERT_EQ(tune.notes.size(), 6u) << tune.text;
+  check_tools_and_roundtrip(tune);
+}

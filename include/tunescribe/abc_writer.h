@@ -9,9 +9,11 @@
 // piano part split into right/left hand), spells pitches for the key and
 // writes the ABC subset that abc2midi, abcm2ps and abcjs read the same way
 // (see ../shared/specs/abc.md): explicit L:, accidentals valid under both
-// "pitch" and "octave" propagation, no accidentals on tie continuations,
-// only 2^k and dotted 2^k lengths, `(3` / `(3:2:r` tuplets, bars split with
-// ties, final bar padded, the same line breaks in every voice.
+// "pitch" and "octave" propagation, no accidentals on tie continuations
+// (except where a tool would read the bare letter as another pitch), at most
+// 8 notes per chord, only 2^k and dotted 2^k lengths, `(3` / `(3:2:r`
+// tuplets, bars split with ties, final bar padded, the same line breaks in
+// every voice (a bar longer than a line is broken inside, at a shared beat).
 // What it does not: infer repeats, dynamics, ornaments, lyrics or key/meter
 // changes; keep expressive timing (that is what quantisation removes).
 // Units: seconds for input times; exact fractions of a whole note for all
