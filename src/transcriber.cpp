@@ -148,13 +148,14 @@ NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::functi
   std::vector<int> prev_ids;
   TranscribeProfile* prof = profile;
   StageTimer timer(prof);
-  std::vector<float> batch(static_cast<size_t>(cfg.batch_size) * seg_floats);
+  std::vector<float> batch;  // grows to the largest batch actually seen (short files: their segments only)
   for (;;) {
     std::vector<MelSegment> segs;
     segs.reserve(static_cast<size_t>(cfg.batch_size));
     while (static_cast<int>(segs.size()) < cfg.batch_size) {
       MelSegment s;
       if (!next(s)) break;
+      if (batch.size() < (segs.size() + 1) * seg_floats) batch.resize((segs.size() + 1) * seg_floats);
       std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<std::ptrdiff_t>(segs.size() * seg_floats));
       s.data.clear();
       s.data.shrink_to_fit();
