@@ -149,81 +149,69 @@ void AudioConfig::validate() const {
                       " is not band-limited; use 0 (sinc best), 1 (sinc medium) or 2 (sinc fastest)");
 }
 
-AudioInfo probe_audio(const std::string& path) {
+// ---------------------------------------------------------------------------
+// AudioStream: one block of input at a time through sf_readf_float, downmix,
+// NaN/Inf check and libsamplerate's streaming API; the resampled block waits
+// in `pending` until read() hands it out.
+
+struct AudioStream::Impl {
+  std::string path;
   AudioConfig cfg;
-  OpenFile of = open_checked(path, cfg);
-  return make_info(path, of.info);
-}
-
-Audio load_audio(const std::string& path, const AudioConfig& cfg) {
-  cfg.validate();
-  OpenFile of = open_checked(path, cfg);
-  SNDFILE* f = of.file.get();
-  const SF_INFO& in = of.info;
-  // Integer formats are normalised to [-1, 1) by libsndfile (divide by 2^(bits-1)); float data is passed through.
-
-  Audio audio;
-  audio.rate_hz = cfg.target_rate_hz;
-  audio.info = make_info(path, in);
-
-  const int ch = in.channels;
-  const bool resampling = in.samplerate != cfg.target_rate_hz;
-  const double ratio = double(cfg.target_rate_hz) / double(in.samplerate);
-  // The header's frame count is only a hint for reserve(): a corrupt header can
-  // claim terabytes (fuzzer finding), so trust at most 16 frames per file byte
-  // (no codec here compresses more); the vector still grows if it must.
-  std::error_code size_ec;
-  const double file_bytes = double(std::filesystem::file_size(path, size_ec));
-  const double hinted_frames = size_ec ? 0.0 : std::min(double(in.frames), 16.0 * file_bytes);
-  const size_t expected_out =
-      resampling ? size_t(std::ceil(hinted_frames * ratio)) + 16 : size_t(hinted_frames);
-  audio.samples.reserve(expected_out);
-
-  // Keep the interleaved block near 4 MiB even for files with many channels.
-  const size_t block = std::max<size_t>(1, std::min<size_t>(size_t(cfg.block_frames), (size_t(1) << 20) / size_t(ch)));
-  std::vector<float> inter(block * size_t(ch));
-  std::vector<float> mono(block);
-  std::vector<float> out_block;
+  OpenFile of;
+  AudioInfo info;
+  int ch = 1;
+  bool resampling = false;
+  double ratio = 1.0;
+  size_t block = 0;
+  std::vector<float> inter, mono, out_block;
   SrcPtr src;
-  if (resampling && !src_is_valid_ratio(ratio))
-    throw InputError(prefix(path) + "cannot resample " + std::to_string(in.samplerate) + " Hz to " +
-                     std::to_string(cfg.target_rate_hz) + " Hz (ratio outside 1/256 to 256)");
-  if (resampling) {
-    int err = 0;
-    src.reset(src_new(cfg.resample_quality, 1, &err));
-    if (!src) throw InputError(prefix(path) + "cannot create resampler: " + src_strerror(err));
-    out_block.resize(size_t(std::ceil(double(block) * ratio)) + 64);
+  std::vector<float> pending;  // output of the last block not yet handed out
+  size_t pending_pos = 0;
+  long long total_in = 0;      // input frames decoded
+  long long produced = 0;      // output samples put into `pending` so far
+  long long limit = 0;         // output length: llround(frames * ratio)
+  long long handed = 0;        // samples returned by read()
+  bool input_done = false;     // the last block has been decoded and the resampler drained
+
+  void append(const float* p, size_t n) {
+    const size_t room = produced < limit ? size_t(limit - produced) : 0;
+    n = std::min(n, room);
+    pending.insert(pending.end(), p, p + n);
+    produced += (long long)n;
   }
 
-  auto run_src = [&](const float* data, size_t n, bool last) {
+  // Feed n mono frames to the resampler; at the end, until the filter is drained.
+  void run_src(const float* data, size_t n, bool last) {
     SRC_DATA d{};
     d.data_in = data;
     d.input_frames = long(n);
     d.src_ratio = ratio;
     d.end_of_input = last ? 1 : 0;
-    // Feed until the input is consumed (and, at the end, until the filter is drained).
     for (;;) {
       d.data_out = out_block.data();
       d.output_frames = long(out_block.size());
-      int err = src_process(src.get(), &d);
+      const int err = src_process(src.get(), &d);
       if (err) throw InputError(prefix(path) + "resampling failed: " + src_strerror(err));
-      audio.samples.insert(audio.samples.end(), out_block.begin(), out_block.begin() + d.output_frames_gen);
+      append(out_block.data(), size_t(d.output_frames_gen));
       d.data_in += d.input_frames_used;
       d.input_frames -= d.input_frames_used;
       if (d.input_frames > 0) continue;
       if (!last || d.output_frames_gen == 0) break;
     }
-  };
+  }
 
-  long long total = 0;
-  const double inv_ch = 1.0 / double(ch);
-  for (;;) {
+  // Decode the next block into `pending` (which may stay empty).
+  void next_block() {
+    pending.clear();
+    pending_pos = 0;
+    SNDFILE* f = of.file.get();
     sf_count_t got = sf_readf_float(f, inter.data(), sf_count_t(block));
     if (got < 0) got = 0;
     const int err = sf_error(f);
     if (err != SF_ERR_NO_ERROR)
-      throw InputError(prefix(path) + "corrupt or truncated audio data after " + std::to_string(total) +
+      throw InputError(prefix(path) + "corrupt or truncated audio data after " + std::to_string(total_in) +
                        " frames (libsndfile: " + sf_strerror(f) + ")");
+    const double inv_ch = 1.0 / double(ch);
     for (sf_count_t i = 0; i < got; ++i) {
       const float* fr = inter.data() + size_t(i) * size_t(ch);
       double acc = 0.0;
@@ -231,26 +219,122 @@ Audio load_audio(const std::string& path, const AudioConfig& cfg) {
         const float v = fr[c];
         if (!std::isfinite(v))
           throw InputError(prefix(path) + "contains a non-finite sample (NaN or Inf) at frame " +
-                           std::to_string(total + i) + ", channel " + std::to_string(c));
+                           std::to_string(total_in + i) + ", channel " + std::to_string(c));
         acc += v;
       }
       mono[size_t(i)] = ch == 1 ? fr[0] : float(acc * inv_ch);
     }
-    total += got;
-    const bool eof = got < sf_count_t(block) || total >= in.frames;
+    total_in += got;
+    const bool eof = got < sf_count_t(block) || total_in >= of.info.frames;
     if (resampling)
       run_src(mono.data(), size_t(got), eof);
     else
-      audio.samples.insert(audio.samples.end(), mono.begin(), mono.begin() + got);
-    if (eof) break;
+      append(mono.data(), size_t(got));
+    if (!eof) return;
+    input_done = true;
+    if (total_in == 0) throw InputError(prefix(path) + "contains zero samples");
+    if (total_in < of.info.frames)
+      throw InputError(prefix(path) + "truncated file: decoded " + std::to_string(total_in) + " of " +
+                       std::to_string(of.info.frames) + " frames");
+    info.input_frames = total_in;
+    // libsamplerate's output length differs from round(N * ratio) by at most a
+    // few samples; make it exact (excess was already cut by append()).
+    limit = resampling ? std::llround(double(total_in) * ratio) : total_in;
+    if (produced < limit) {
+      pending.resize(pending.size() + size_t(limit - produced), 0.0f);
+      produced = limit;
+    }
   }
-  if (total == 0) throw InputError(prefix(path) + "contains zero samples");
-  if (total < in.frames)
-    throw InputError(prefix(path) + "truncated file: decoded " + std::to_string(total) + " of " +
-                     std::to_string(in.frames) + " frames");
-  audio.info.input_frames = total;
-  // libsamplerate's output length differs from round(N * ratio) by at most a few samples; make it exact.
-  if (resampling) audio.samples.resize(size_t(std::llround(double(total) * ratio)), 0.0f);
+};
+
+AudioStream::AudioStream(const std::string& path, const AudioConfig& cfg) : impl_(std::make_unique<Impl>()) {
+  cfg.validate();
+  Impl& s = *impl_;
+  s.path = path;
+  s.cfg = cfg;
+  s.of = open_checked(path, cfg);
+  const SF_INFO& in = s.of.info;
+  // Integer formats are normalised to [-1, 1) by libsndfile (divide by 2^(bits-1)); float data is passed through.
+  s.info = make_info(path, in);
+  s.ch = in.channels;
+  s.resampling = in.samplerate != cfg.target_rate_hz;
+  s.ratio = double(cfg.target_rate_hz) / double(in.samplerate);
+  // Keep the interleaved block near 4 MiB even for files with many channels.
+  s.block = std::max<size_t>(1, std::min<size_t>(size_t(cfg.block_frames), (size_t(1) << 20) / size_t(s.ch)));
+  s.inter.resize(s.block * size_t(s.ch));
+  s.mono.resize(s.block);
+  if (s.resampling && !src_is_valid_ratio(s.ratio))
+    throw InputError(prefix(path) + "cannot resample " + std::to_string(in.samplerate) + " Hz to " +
+                     std::to_string(cfg.target_rate_hz) + " Hz (ratio outside 1/256 to 256)");
+  if (s.resampling) {
+    int err = 0;
+    s.src.reset(src_new(cfg.resample_quality, 1, &err));
+    if (!s.src) throw InputError(prefix(path) + "cannot create resampler: " + src_strerror(err));
+    s.out_block.resize(size_t(std::ceil(double(s.block) * s.ratio)) + 64);
+  }
+  // Until the end is reached the header's frame count bounds the output (a
+  // file with fewer frames is rejected as truncated).
+  s.limit = s.resampling ? std::llround(double(in.frames) * s.ratio) : in.frames;
+}
+
+AudioStream::~AudioStream() = default;
+AudioStream::AudioStream(AudioStream&&) noexcept = default;
+AudioStream& AudioStream::operator=(AudioStream&&) noexcept = default;
+
+size_t AudioStream::read(float* out, size_t max_samples) {
+  Impl& s = *impl_;
+  size_t n = 0;
+  while (n < max_samples) {
+    if (s.pending_pos == s.pending.size()) {
+      if (s.input_done) break;
+      s.next_block();
+      continue;
+    }
+    const size_t k = std::min(max_samples - n, s.pending.size() - s.pending_pos);
+    std::copy(s.pending.begin() + std::ptrdiff_t(s.pending_pos), s.pending.begin() + std::ptrdiff_t(s.pending_pos + k),
+              out + n);
+    s.pending_pos += k;
+    n += k;
+  }
+  s.handed += (long long)n;
+  return n;
+}
+
+int AudioStream::rate_hz() const { return impl_->cfg.target_rate_hz; }
+const std::string& AudioStream::path() const { return impl_->path; }
+const AudioInfo& AudioStream::info() const { return impl_->info; }
+long long AudioStream::expected_samples() const { return impl_->limit; }
+long long AudioStream::samples_read() const { return impl_->handed; }
+bool AudioStream::at_end() const { return impl_->input_done && impl_->pending_pos == impl_->pending.size(); }
+double AudioStream::duration_s() const { return double(impl_->handed) / double(impl_->cfg.target_rate_hz); }
+
+AudioInfo probe_audio(const std::string& path) {
+  AudioConfig cfg;
+  OpenFile of = open_checked(path, cfg);
+  return make_info(path, of.info);
+}
+
+Audio load_audio(const std::string& path, const AudioConfig& cfg) {
+  AudioStream stream(path, cfg);
+  Audio audio;
+  audio.rate_hz = cfg.target_rate_hz;
+  // The header's frame count is only a hint for reserve(): a corrupt header can
+  // claim terabytes (fuzzer finding), so trust at most 16 frames per file byte
+  // (no codec here compresses more); the vector still grows if it must.
+  const AudioInfo& info = stream.info();
+  const double ratio = double(cfg.target_rate_hz) / double(info.input_rate_hz);
+  std::error_code size_ec;
+  const double file_bytes = double(std::filesystem::file_size(path, size_ec));
+  const double hinted_frames = size_ec ? 0.0 : std::min(double(info.input_frames), 16.0 * file_bytes);
+  const bool resampling = info.input_rate_hz != cfg.target_rate_hz;
+  audio.samples.reserve(resampling ? size_t(std::ceil(hinted_frames * ratio)) + 16 : size_t(hinted_frames));
+  std::vector<float> chunk(65536);
+  for (;;) {
+    const size_t got = stream.read(chunk.data(), chunk.size());
+    if (got == 0) break;
+    audio.samples.insert(audio.samples.end(), chunk.begin(), chunk.begin() + std::ptrdiff_t(got));
+  }
+  audio.info = stream.info();
   // Only give back a large excess (a frame count that overstated the data):
   // shrink_to_fit copies, which would double the peak memory for a long file.
   if (audio.samples.capacity() > audio.samples.size() + audio.samples.size() / 8 + 4096) audio.samples.shrink_to_fit();

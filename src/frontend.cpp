@@ -389,18 +389,25 @@ MelSegment LogMel::segment(const float* samples, size_t n, int k) const {
   const int count = num_segments(n);
   if (k < 0 || k >= count)
     throw ConfigError("frontend: segment index " + std::to_string(k) + " is outside [0, " + std::to_string(count) + ")");
-  const size_t hop = size_t(cfg_.hop_length);
-  const size_t padded = n + (hop - n % hop);
   const size_t seg = size_t(cfg_.segment_samples());
-  const size_t begin = size_t(k) * seg;
-  const size_t chunk_len = std::min(seg, padded - begin);
-  const size_t n_avail = begin < n ? n - begin : 0;
+  const size_t begin = size_t(k) * seg;  // <= n: segment k exists iff n >= k * seg
+  return segment_from_chunk(samples + begin, std::min(seg, n - begin), k);
+}
+
+MelSegment LogMel::segment_from_chunk(const float* chunk, size_t n_chunk, int k) const {
+  const size_t hop = size_t(cfg_.hop_length);
+  const size_t seg = size_t(cfg_.segment_samples());
+  if (k < 0 || n_chunk > seg)
+    throw ConfigError("frontend: segment_from_chunk: segment " + std::to_string(k) + " with " +
+                      std::to_string(n_chunk) + " samples (at most " + std::to_string(seg) + ")");
+  // §1.3.1: the signal is padded with 1..hop zeros to a multiple of hop; a full
+  // chunk is cut at the segment's end, a short one (the signal's end) keeps its padding.
+  const size_t chunk_len = n_chunk == seg ? seg : n_chunk + (hop - n_chunk % hop);
 
   MelSegment s;
   s.n_frames = int(chunk_len / hop);  // chunk_len is a multiple of hop
   s.data.assign(size_t(cfg_.segment_frames) * size_t(cfg_.n_mels), 0.0f);  // padding rows are 0.0 (§1.3.4)
-  impl_->compute_rows(samples + std::min(begin, n), n_avail, chunk_len, cfg_.hop_length, cfg_.n_mels,
-                      impl_->log_floor_ln, s.data.data());
+  impl_->compute_rows(chunk, n_chunk, chunk_len, cfg_.hop_length, cfg_.n_mels, impl_->log_floor_ln, s.data.data());
   const double first_frame = double(k) * double(cfg_.segment_frames);
   s.start_exact_s = first_frame / cfg_.frames_per_second();
   // §1.3.5: the colab's float64 `t - t % 0.01` (lands 10 ms early when t is an exact multiple).

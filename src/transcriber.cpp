@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -38,6 +39,13 @@ struct Transcriber::Impl {
   CodecConfig codec_cfg;
   std::unique_ptr<Codec> codec;
   TranscribeProfile* profile = nullptr;
+  SegmentObserver observer;
+
+  // Fills the next segment in time order; false when there is none.
+  using SegmentSource = std::function<bool(MelSegment&)>;
+  // Batches segments through encoder + greedy decoding into one NoteDecoder.
+  NoteSequence run(const SegmentSource& next, const std::function<int()>& total_segments,
+                   const ProgressFn& progress);
 };
 
 namespace {
@@ -109,62 +117,11 @@ Transcriber::~Transcriber() = default;
 int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 std::string Transcriber::model_name() const { return impl_->model->name(); }
 void Transcriber::set_profile(TranscribeProfile* profile) { impl_->profile = profile; }
+void Transcriber::set_segment_observer(SegmentObserver observer) { impl_->observer = std::move(observer); }
 
-NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progress) {
-  if (audio.rate_hz != impl_->mel_cfg.sample_rate_hz)
-    throw ConfigError("transcriber: audio at " + std::to_string(audio.rate_hz) + " Hz, model expects " +
-                      std::to_string(impl_->mel_cfg.sample_rate_hz) + " Hz");
-  const LogMel& mel = *impl_->logmel;
-  const int n_seg = mel.num_segments(audio.samples.size());
-  const int frames = impl_->mel_cfg.segment_frames;
-  const int depth = impl_->mel_cfg.n_mels;
-  const int max_steps = std::min(impl_->cfg.max_decode_steps, impl_->model->config().max_positions - 1);
-  NoteDecoder decoder(*impl_->codec);
-  // Segments are computed batch by batch, so memory stays bounded for long files.
-  int done = 0;
-  MelSegment prev;
-  bool have_prev = false;
-  std::vector<int> prev_ids;
-  TranscribeProfile* prof = impl_->profile;
-  StageTimer timer(prof);
-  for (int b0 = 0; b0 < n_seg; b0 += impl_->cfg.batch_size) {
-    const int nb = std::min(impl_->cfg.batch_size, n_seg - b0);
-    std::vector<float> batch(static_cast<size_t>(nb) * frames * depth);
-    std::vector<MelSegment> segs;
-    segs.reserve(nb);
-    for (int i = 0; i < nb; ++i) {
-      MelSegment s = mel.segment(audio.samples.data(), audio.samples.size(), b0 + i);
-      std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<size_t>(i) * frames * depth);
-      s.data.clear();
-      s.data.shrink_to_fit();
-      segs.push_back(std::move(s));
-    }
-    if (prof) timer.lap(prof->frontend_s, prof->frontend_cpu_s);
-    EncoderOutput enc = impl_->model->encode(batch.data(), nb, frames);
-    if (prof) timer.lap(prof->encoder_s, prof->encoder_cpu_s);
-    auto ids = impl_->model->greedy_decode(enc, max_steps);
-    if (prof) {
-      timer.lap(prof->decoder_s, prof->decoder_cpu_s);
-      prof->segments += nb;
-      for (const auto& v : ids) prof->tokens += static_cast<int64_t>(v.size());
-    }
-    for (int i = 0; i < nb; ++i) {
-      // Stitch in time order: a segment is added once the next one's start is known.
-      if (have_prev) decoder.add_segment(prev_ids, prev.start_s, segs[i].start_s);
-      prev = std::move(segs[i]);
-      prev_ids = std::move(ids[i]);
-      have_prev = true;
-    }
-    done += nb;
-    if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
-    if (progress) progress(done, n_seg);
-    if (prof) timer.reset();  // the progress callback is not ours to count
-  }
-  if (have_prev) decoder.add_segment(prev_ids, prev.start_s, -1.0);
-  NoteSequence seq = decoder.finish();
-  if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
-  // Notes never extend past the audio.
-  const double dur = audio.duration_s();
+namespace {
+// Notes never extend past the audio.
+void clip_to_duration(NoteSequence& seq, double dur) {
   std::vector<Note> kept;
   for (auto& n : seq.notes) {
     if (n.onset_s >= dur) continue;
@@ -174,8 +131,116 @@ NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progr
   }
   seq.notes = std::move(kept);
   seq.duration_s = dur;
+}
+}  // namespace
+
+NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::function<int()>& total_segments,
+                                    const ProgressFn& progress) {
+  const int frames = mel_cfg.segment_frames;
+  const int depth = mel_cfg.n_mels;
+  const size_t seg_floats = static_cast<size_t>(frames) * depth;
+  const int max_steps = std::min(cfg.max_decode_steps, model->config().max_positions - 1);
+  NoteDecoder decoder(*codec);
+  // Segments are computed batch by batch, so memory stays bounded for long files.
+  int done = 0;
+  MelSegment prev;
+  bool have_prev = false;
+  std::vector<int> prev_ids;
+  TranscribeProfile* prof = profile;
+  StageTimer timer(prof);
+  std::vector<float> batch;  // grows to the largest batch actually seen (short files: their segments only)
+  for (;;) {
+    std::vector<MelSegment> segs;
+    segs.reserve(static_cast<size_t>(cfg.batch_size));
+    while (static_cast<int>(segs.size()) < cfg.batch_size) {
+      MelSegment s;
+      if (!next(s)) break;
+      if (batch.size() < (segs.size() + 1) * seg_floats) batch.resize((segs.size() + 1) * seg_floats);
+      std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<std::ptrdiff_t>(segs.size() * seg_floats));
+      s.data.clear();
+      s.data.shrink_to_fit();
+      segs.push_back(std::move(s));
+    }
+    if (segs.empty()) break;
+    const int nb = static_cast<int>(segs.size());
+    if (prof) timer.lap(prof->frontend_s, prof->frontend_cpu_s);
+    EncoderOutput enc = model->encode(batch.data(), nb, frames);
+    if (prof) timer.lap(prof->encoder_s, prof->encoder_cpu_s);
+    auto ids = model->greedy_decode(enc, max_steps);
+    if (prof) {
+      timer.lap(prof->decoder_s, prof->decoder_cpu_s);
+      prof->segments += nb;
+      for (const auto& v : ids) prof->tokens += static_cast<int64_t>(v.size());
+    }
+    if (observer)
+      for (int i = 0; i < nb; ++i)
+        observer(done + i, segs[static_cast<size_t>(i)].start_s, batch.data() + static_cast<size_t>(i) * seg_floats,
+                 seg_floats, ids[static_cast<size_t>(i)]);
+    for (int i = 0; i < nb; ++i) {
+      // Stitch in time order: a segment is added once the next one's start is known.
+      if (have_prev) decoder.add_segment(prev_ids, prev.start_s, segs[static_cast<size_t>(i)].start_s);
+      prev = std::move(segs[static_cast<size_t>(i)]);
+      prev_ids = std::move(ids[static_cast<size_t>(i)]);
+      have_prev = true;
+    }
+    done += nb;
+    if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
+    if (progress) progress(done, std::max(done, total_segments()));
+    if (prof) timer.reset();  // the progress callback is not ours to count
+  }
+  if (have_prev) decoder.add_segment(prev_ids, prev.start_s, -1.0);
+  NoteSequence seq = decoder.finish();
+  if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
   if (decoder.invalid_tokens() > 0)
     log_debug("transcribe", std::to_string(decoder.invalid_tokens()) + " invalid tokens skipped");
+  return seq;
+}
+
+NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progress) {
+  if (audio.rate_hz != impl_->mel_cfg.sample_rate_hz)
+    throw ConfigError("transcriber: audio at " + std::to_string(audio.rate_hz) + " Hz, model expects " +
+                      std::to_string(impl_->mel_cfg.sample_rate_hz) + " Hz");
+  const LogMel& mel = *impl_->logmel;
+  const int n_seg = mel.num_segments(audio.samples.size());
+  int k = 0;
+  auto next = [&](MelSegment& s) {
+    if (k >= n_seg) return false;
+    s = mel.segment(audio.samples.data(), audio.samples.size(), k++);
+    return true;
+  };
+  NoteSequence seq = impl_->run(next, [&]() { return n_seg; }, progress);
+  clip_to_duration(seq, audio.duration_s());
+  return seq;
+}
+
+NoteSequence Transcriber::transcribe(AudioStream& stream, const ProgressFn& progress) {
+  if (stream.rate_hz() != impl_->mel_cfg.sample_rate_hz)
+    throw ConfigError("transcriber: audio stream at " + std::to_string(stream.rate_hz()) + " Hz, model expects " +
+                      std::to_string(impl_->mel_cfg.sample_rate_hz) + " Hz");
+  const LogMel& mel = *impl_->logmel;
+  const size_t seg = static_cast<size_t>(impl_->mel_cfg.segment_samples());
+  const long long expected = std::max(0LL, stream.expected_samples() - stream.samples_read());
+  const int estimate = mel.num_segments(static_cast<size_t>(expected));
+  // One segment's samples at a time (LogMel::segment_from_chunk reads only
+  // these); a short chunk is the signal's end and the last segment.
+  std::vector<float> chunk(seg);
+  int k = 0;
+  bool ended = false;
+  auto next = [&](MelSegment& s) {
+    if (ended) return false;
+    size_t got = 0;
+    while (got < seg) {
+      const size_t r = stream.read(chunk.data() + got, seg - got);
+      if (r == 0) break;
+      got += r;
+    }
+    if (got < seg) ended = true;
+    s = mel.segment_from_chunk(chunk.data(), got, k++);
+    return true;
+  };
+  const long long start = stream.samples_read();
+  NoteSequence seq = impl_->run(next, [&]() { return ended ? k : std::max(estimate, k); }, progress);
+  clip_to_duration(seq, double(stream.samples_read() - start) / double(stream.rate_hz()));
   return seq;
 }
 

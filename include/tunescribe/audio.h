@@ -3,8 +3,11 @@
 // What it does: reads WAV (16/24/32-bit int, float), FLAC, OGG/Vorbis, AIFF
 // through libsndfile in blocks, averages channels to mono and resamples with
 // a band-limited resampler (libsamplerate, SRC_SINC_BEST_QUALITY by default)
-// to `target_rate_hz`. Memory stays near the size of the output signal
-// (10 min of 44.1 kHz stereo: +39 MiB peak for a 36.6 MiB result).
+// to `target_rate_hz`. AudioStream hands the result out in chunks with memory
+// of O(block_frames x channels), independent of the file's length;
+// load_audio reads a whole AudioStream into one vector (same samples), so its
+// memory stays near the size of the output signal (10 min of 44.1 kHz
+// stereo: +39 MiB peak for a 36.6 MiB result).
 // SINC_BEST passes 7.4 kHz at 0.0 dB and 7.6 kHz at -0.3 dB (the top mel band
 // ends at 7.6 kHz; SINC_MEDIUM loses 8 dB at 7.4 kHz) but costs ~25x real time
 // per core at 44.1 kHz; SINC_MEDIUM is ~4x faster.
@@ -13,9 +16,12 @@
 // What it does not: normalise gain, trim silence or compute features.
 // Errors: InputError naming the file and the cause (missing, not audio,
 // truncated/corrupt, zero samples, NaN/Inf samples, absurd sample rate).
-// Thread-safety: free functions, safe to call concurrently on different files.
+// Thread-safety: free functions, safe to call concurrently on different files;
+// one AudioStream per thread.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,9 +55,47 @@ struct Audio {
   double duration_s() const { return rate_hz > 0 ? double(samples.size()) / rate_hz : 0.0; }
 };
 
+// A file decoded, downmixed and resampled incrementally: exactly the samples
+// load_audio returns (load_audio is built on it), handed out by read() in
+// chunks of any size. Holds one block of input (block_frames x channels, at
+// most 4 MiB) and its resampled output, whatever the file's length.
+// The constructor checks the file and header like load_audio (missing, not
+// audio, absurd rate, zero frames, data chunk shorter than declared). Errors
+// inside the data (corrupt block, NaN/Inf sample, fewer frames than the header
+// declares) are thrown by read() when the decoder reaches them, so a caller may
+// already have consumed earlier samples. All errors are InputError naming the
+// file (ConfigError for a bad AudioConfig).
+class AudioStream {
+ public:
+  explicit AudioStream(const std::string& path, const AudioConfig& cfg = {});
+  ~AudioStream();
+  AudioStream(AudioStream&&) noexcept;
+  AudioStream& operator=(AudioStream&&) noexcept;
+  AudioStream(const AudioStream&) = delete;
+  AudioStream& operator=(const AudioStream&) = delete;
+
+  // Copies up to max_samples mono samples at rate_hz() to out; returns how many
+  // (fewer only at the end; 0 once the signal is exhausted).
+  size_t read(float* out, size_t max_samples);
+  int rate_hz() const;
+  const std::string& path() const;
+  // input_frames: the header's count until the end is reached, then the decoded count.
+  const AudioInfo& info() const;
+  // Output length implied by the header's frame count (what read() delivers in
+  // total unless it throws); for progress estimates.
+  long long expected_samples() const;
+  long long samples_read() const;  // samples handed out so far
+  bool at_end() const;             // true once every sample has been handed out
+  double duration_s() const;       // samples_read() / rate_hz()
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Probe a file without decoding the samples (throws InputError).
 AudioInfo probe_audio(const std::string& path);
-// Decode, downmix, resample (throws InputError / ConfigError).
+// Decode, downmix, resample the whole file (throws InputError / ConfigError).
 Audio load_audio(const std::string& path, const AudioConfig& cfg = {});
 // Resample a mono signal (band-limited). Throws ConfigError on bad rates.
 std::vector<float> resample(const std::vector<float>& in, int from_hz, int to_hz);

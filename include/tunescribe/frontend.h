@@ -79,6 +79,14 @@ class LogMel {
   // Segment k of a signal (§1.3): padded audio cut into segment_samples
   // chunks, log-mel per chunk, short last chunk zero-padded to full rows.
   MelSegment segment(const float* samples, size_t n, int k) const;
+  // Segment k from its own samples only (streaming): `chunk` holds samples
+  // [k * segment_samples, k * segment_samples + n_chunk) of the signal, with
+  // n_chunk <= segment_samples; n_chunk < segment_samples means the signal ends
+  // inside this segment (then it is the last one). Equal to segment(x, n, k)
+  // for any signal x of n samples that has these samples there; segment k
+  // exists iff n >= k * segment_samples, so after a full chunk there is always
+  // another segment (possibly of n_chunk = 0: one zero frame).
+  MelSegment segment_from_chunk(const float* chunk, size_t n_chunk, int k) const;
   // All segments.
   std::vector<MelSegment> segments(const std::vector<float>& samples) const;
 

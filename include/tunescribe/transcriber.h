@@ -1,8 +1,9 @@
 // transcriber.h — audio → notes with a model directory (the engine).
 //
 // What it does: loads a model directory (config.json + model.safetensors),
-// builds the front end from the model's config, and turns decoded audio into
-// a NoteSequence (segments → encoder → batched greedy decoding → codec).
+// builds the front end from the model's config, and turns decoded audio (a
+// whole signal or an AudioStream read segment by segment) into a NoteSequence
+// (segments → encoder → batched greedy decoding → codec).
 // What it does not: read files of notes, write outputs, or choose exit codes.
 // Thread-safety: one Transcriber per thread; weights are read-only after load.
 #pragma once
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tunescribe/audio.h"
 #include "tunescribe/notes.h"
@@ -48,8 +50,20 @@ class Transcriber {
   int sample_rate_hz() const;
   std::string model_name() const;   // from config.json
   NoteSequence transcribe(const Audio& audio, const ProgressFn& progress = {});
+  // The same from a stream (its rate must be sample_rate_hz()): samples are
+  // pulled one segment at a time, so memory does not grow with the length of
+  // the recording. The notes are identical to transcribe(load_audio(...)).
+  // Transcribes what is left of the stream (times count from there). Progress
+  // totals are estimated from the header's frame count until the stream ends. Errors in the audio data (AudioStream::read) surface here.
+  NoteSequence transcribe(AudioStream& stream, const ProgressFn& progress = {});
   // Attach a profile that later transcribe() calls add to (nullptr detaches).
   void set_profile(TranscribeProfile* profile);
+  // Diagnostics and tests: called for every segment, in time order, with its
+  // index, start time (s), model input (segment_frames x n_mels log-mel values,
+  // padding rows included) and decoded token ids. Empty function detaches.
+  using SegmentObserver =
+      std::function<void(int index, double start_s, const float* mel, size_t mel_size, const std::vector<int>& ids)>;
+  void set_segment_observer(SegmentObserver observer);
 
  private:
   struct Impl;

@@ -306,11 +306,13 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
           }
           AudioConfig ac;
           ac.target_rate_hz = transcriber->sample_rate_hz();
-          Audio audio = load_audio(job.input, ac);
-          dur = audio.duration_s();
+          // Streamed: decoded, resampled and transcribed one segment at a
+          // time, so memory does not grow with the recording's length.
+          AudioStream audio(job.input, ac);
           seq = transcriber->transcribe(audio, [](int, int) {
             if (stop_requested()) throw Interrupted{};
           });
+          dur = audio.duration_s();
           seq.source = job.input;
         } else {
           throw InputError(job.input + ": unsupported file type (expected audio: .wav .flac .ogg .aiff, or MIDI: .mid)");
