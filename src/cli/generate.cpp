@@ -177,7 +177,7 @@ static int run_generate(const GenerateOptions& o, const GlobalOptions& g, bool s
   // ---- Model.
   std::string dir = o.model_dir.empty() ? default_model_dir() : o.model_dir;
   if (dir.empty())
-    throw ModelError("generate: no default model found (none ships yet; looked in <exe>/../share/tunescribe/models/default "
+    throw ModelError("generate: no default model found (looked in <exe>/../share/tunescribe/models/default "
                      "and the source tree's models/default); pass --model DIR");
   set_model_threads(o.threads);
   auto model = Model::load(dir);
