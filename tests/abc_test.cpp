@@ -170,6 +170,20 @@ std::vector<N> melody(const std::vector<std::pair<int, double>>& pl, double star
   return out;
 }
 
+// (voice, start, pitch, length) of every note, sorted by voice, start and pitch: the emitter's
+// notes and a reader's notes compare equal when they are the same music.
+template <class Notes>
+std::vector<std::tuple<int, Fraction, int, Fraction>> sorted_note_keys(const Notes& notes) {
+  std::vector<std::tuple<int, Fraction, int, Fraction>> keys;
+  for (const auto& n : notes) keys.emplace_back(n.voice, n.start, n.pitch, n.length);
+  std::sort(keys.begin(), keys.end(), [](const auto& x, const auto& y) {
+    if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) < std::get<0>(y);
+    if (std::get<1>(x) != std::get<1>(y)) return std::get<1>(x) < std::get<1>(y);
+    return std::get<2>(x) < std::get<2>(y);
+  });
+  return keys;
+}
+
 // Expected notes in whole notes from a beat list (beat = quarter unless given).
 void check_tools_and_roundtrip(const AbcTune& tune) {
   // Our reader must read back exactly the emitter's notes.
@@ -178,16 +192,7 @@ void check_tools_and_roundtrip(const AbcTune& tune) {
   const auto& rt = read[0];
   EXPECT_TRUE(rt.warnings.empty()) << rt.warnings.front();
   ASSERT_EQ(rt.voice_ids.size(), tune.voices.size()) << tune.text;
-  std::vector<std::tuple<int, Fraction, int, Fraction>> a, b;
-  for (const auto& n : tune.notes) a.emplace_back(n.voice, n.start, n.pitch, n.length);
-  for (const auto& n : rt.notes) b.emplace_back(n.voice, n.start, n.pitch, n.length);
-  auto lt = [](const auto& x, const auto& y) {
-    if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) < std::get<0>(y);
-    if (std::get<1>(x) != std::get<1>(y)) return std::get<1>(x) < std::get<1>(y);
-    return std::get<2>(x) < std::get<2>(y);
-  };
-  std::sort(a.begin(), a.end(), lt);
-  std::sort(b.begin(), b.end(), lt);
+  const auto a = sorted_note_keys(tune.notes), b = sorted_note_keys(rt.notes);
   ASSERT_EQ(a.size(), b.size()) << tune.text;
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(std::get<0>(a[i]), std::get<0>(b[i]));
@@ -1227,16 +1232,7 @@ TEST(AbcRobust, NastyRandomInputIsReadCleanly) {
       probs.push_back("reader: " + std::to_string(read.size()) + " tunes");
     } else {
       for (const auto& w : read[0].warnings) probs.push_back("reader: " + w);
-      std::vector<std::tuple<int, Fraction, int, Fraction>> a, b;
-      for (const auto& n : tune.notes) a.emplace_back(n.voice, n.start, n.pitch, n.length);
-      for (const auto& n : read[0].notes) b.emplace_back(n.voice, n.start, n.pitch, n.length);
-      auto lt = [](const auto& x, const auto& y) {
-        if (std::get<0>(x) != std::get<0>(y)) return std::get<0>(x) < std::get<0>(y);
-        if (std::get<1>(x) != std::get<1>(y)) return std::get<1>(x) < std::get<1>(y);
-        return std::get<2>(x) < std::get<2>(y);
-      };
-      std::sort(a.begin(), a.end(), lt);
-      std::sort(b.begin(), b.end(), lt);
+      const auto a = sorted_note_keys(tune.notes), b = sorted_note_keys(read[0].notes);
       if (a != b) {
         std::string d = "reader: notes differ from the quantised notes (" + std::to_string(b.size()) + " read, " +
                         std::to_string(a.size()) + " written)";

@@ -19,6 +19,8 @@ namespace ts = tunescribe;
 namespace fs = std::filesystem;
 
 namespace {
+using tunescribe::test::write_audio_file;
+
 
 // Interleaved test signal: a chirp on the left, a different tone plus noise-ish
 // harmonics on the right, so downmix and resampling both matter.
@@ -33,20 +35,6 @@ std::vector<float> test_signal(size_t frames, int channels, int rate) {
     }
   }
   return v;
-}
-
-std::string write_file(const std::string& path, int format, int rate, int channels, const std::vector<float>& inter) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = format;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
-  if (!f) return path;
-  const sf_count_t frames = sf_count_t(inter.size() / size_t(channels));
-  if (frames > 0) EXPECT_EQ(sf_writef_float(f, inter.data(), frames), frames);
-  sf_close(f);
-  return path;
 }
 
 // Reads a whole stream with a cycle of read sizes.
@@ -82,7 +70,7 @@ TEST(AudioStream, SamplesAreExactlyLoadAudiosForAnyReadSizes) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string path = write_file(dir + "/" + c.name, c.format, c.rate, c.channels,
+    const std::string path = write_audio_file(dir + "/" + c.name, c.format, c.rate, c.channels,
                                         test_signal(c.frames, c.channels, c.rate));
     ts::AudioConfig cfg;
     cfg.block_frames = c.block_frames;
@@ -138,7 +126,7 @@ TEST(AudioStream, HeaderErrorsFromConstructorDataErrorsFromRead) {
   const size_t frames = 200000, bad = 150000;
   std::vector<float> x = test_signal(frames, 2, 44100);
   x[2 * bad + 1] = std::numeric_limits<float>::quiet_NaN();
-  const std::string nan_path = write_file(dir + "/nan.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 2, x);
+  const std::string nan_path = write_audio_file(dir + "/nan.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 2, x);
   ts::AudioStream s(nan_path);
   std::vector<float> buf(4096);
   long long before = 0;
@@ -163,7 +151,7 @@ TEST(AudioStream, TruncatedDataIsReportedAtTheEnd) {
   // (read); either way an InputError naming the file, never silent success.
   const std::string dir = ts::test::temp_dir("audio_stream_trunc");
   const std::string path =
-      write_file(dir + "/cut.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, test_signal(50000, 1, 16000));
+      write_audio_file(dir + "/cut.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, test_signal(50000, 1, 16000));
   fs::resize_file(path, fs::file_size(path) - 4000);
   try {
     ts::AudioStream s(path);

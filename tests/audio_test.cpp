@@ -22,26 +22,13 @@ namespace ts = tunescribe;
 namespace fs = std::filesystem;
 
 namespace {
+using tunescribe::test::write_audio_file;
+
 
 std::vector<float> sine(size_t n, double hz, int rate, double amp = 0.5) {
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = float(amp * std::sin(2.0 * M_PI * hz * double(i) / rate));
   return v;
-}
-
-// Writes interleaved frames with libsndfile; returns the path.
-std::string write_file(const std::string& path, int format, int rate, int channels, const std::vector<float>& inter) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = format;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
-  if (!f) return path;
-  const sf_count_t frames = sf_count_t(inter.size() / size_t(channels));
-  if (frames > 0) EXPECT_EQ(sf_writef_float(f, inter.data(), frames), frames);
-  sf_close(f);
-  return path;
 }
 
 // Amplitude of frequency `hz` in x (single-bin DFT, Hann weighted), relative to a full-scale sine.
@@ -109,7 +96,7 @@ TEST(Audio, ReadsEveryFormatAt16kHz) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const std::string path = write_file(dir + "/" + c.name, c.format, 16000, 1, x);
+    const std::string path = write_audio_file(dir + "/" + c.name, c.format, 16000, 1, x);
     EXPECT_TRUE(ts::is_audio_path(path));
     const ts::AudioInfo info = ts::probe_audio(path);
     EXPECT_EQ(info.input_rate_hz, 16000);
@@ -139,20 +126,20 @@ TEST(Audio, StereoIsAveragedToMono) {
     inter[2 * i] = l[i];
     inter[2 * i + 1] = 0.2f;  // DC on the right channel
   }
-  const std::string path = write_file(dir + "/stereo.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, inter);
+  const std::string path = write_audio_file(dir + "/stereo.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 2, inter);
   const ts::Audio a = ts::load_audio(path);
   EXPECT_EQ(a.info.channels, 2);
   ASSERT_EQ(a.samples.size(), n);
   for (size_t i = 0; i < n; ++i) ASSERT_NEAR(a.samples[i], 0.5f * (l[i] + 0.2f), 1e-6f) << i;
   // Opposite channels cancel.
   for (size_t i = 0; i < n; ++i) inter[2 * i + 1] = -l[i];
-  const std::string p2 = write_file(dir + "/cancel.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 16000, 2, inter);
+  const std::string p2 = write_audio_file(dir + "/cancel.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 16000, 2, inter);
   const ts::Audio b = ts::load_audio(p2);
   for (float v : b.samples) ASSERT_NEAR(v, 0.0f, 2e-7f);
   // Six channels.
   std::vector<float> six(6 * n, 0.0f);
   for (size_t i = 0; i < n; ++i) six[6 * i + 3] = l[i];
-  const ts::Audio c = ts::load_audio(write_file(dir + "/six.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 6, six));
+  const ts::Audio c = ts::load_audio(write_audio_file(dir + "/six.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 6, six));
   for (size_t i = 0; i < n; ++i) ASSERT_NEAR(c.samples[i], l[i] / 6.0f, 1e-6f);
 }
 
@@ -170,7 +157,7 @@ TEST(Audio, ResamplesToModelRateBandLimited) {
       for (size_t i = 0; i < n; ++i) x[i] += a7[i] + a10[i];
     }
     const std::string path =
-        write_file(dir + "/r" + std::to_string(rate) + ".wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, rate, 1, x);
+        write_audio_file(dir + "/r" + std::to_string(rate) + ".wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, rate, 1, x);
     const ts::Audio a = ts::load_audio(path);
     EXPECT_EQ(a.rate_hz, 16000);
     EXPECT_EQ(a.info.input_rate_hz, rate);
@@ -188,7 +175,7 @@ TEST(Audio, ResamplesToModelRateBandLimited) {
   }
   // Small blocks (many libsamplerate calls) give the same result as the default.
   const std::vector<float> x = sine(44100, 523.25, 44100, 0.5);
-  const std::string path = write_file(dir + "/blocks.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 44100, 1, x);
+  const std::string path = write_audio_file(dir + "/blocks.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 44100, 1, x);
   ts::AudioConfig small;
   small.block_frames = 1000;
   const ts::Audio a = ts::load_audio(path), b = ts::load_audio(path, small);
@@ -232,12 +219,12 @@ TEST(Audio, TruncatedFilesAreInputErrors) {
     std::ofstream(dst, std::ios::binary) << bytes.substr(0, size_t(double(bytes.size()) * keep));
     return dst;
   };
-  const std::string wav = write_file(dir + "/full.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, x);
+  const std::string wav = write_audio_file(dir + "/full.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, x);
   expect_input_error(cut(wav, dir + "/cut.wav", 0.5), "truncated");
   expect_input_error(cut(wav, dir + "/header_only.wav", 30.0 / 32044.0), "");  // fmt chunk cut
-  const std::string aiff = write_file(dir + "/full.aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 16000, 1, x);
+  const std::string aiff = write_audio_file(dir + "/full.aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_16, 16000, 1, x);
   expect_input_error(cut(aiff, dir + "/cut.aiff", 0.6), "truncated");
-  const std::string flac = write_file(dir + "/full.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, x);
+  const std::string flac = write_audio_file(dir + "/full.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 16000, 1, x);
   expect_input_error(cut(flac, dir + "/cut.flac", 0.5), "");
   // Corrupt: garbage in the middle of a FLAC stream.
   {
@@ -251,7 +238,7 @@ TEST(Audio, TruncatedFilesAreInputErrors) {
 
 TEST(Audio, ZeroSamplesIsInputError) {
   const std::string dir = ts::test::temp_dir("audio_zero");
-  const std::string path = write_file(dir + "/zero.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, {});
+  const std::string path = write_audio_file(dir + "/zero.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, {});
   expect_input_error(path, "zero samples");
 }
 
@@ -259,21 +246,21 @@ TEST(Audio, NonFiniteSamplesAreInputErrors) {
   const std::string dir = ts::test::temp_dir("audio_nan");
   auto x = sine(3000, 440.0, 16000);
   x[1234] = std::numeric_limits<float>::quiet_NaN();
-  expect_input_error(write_file(dir + "/nan.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, x), "NaN or Inf");
+  expect_input_error(write_audio_file(dir + "/nan.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, x), "NaN or Inf");
   x[1234] = std::numeric_limits<float>::infinity();
-  expect_input_error(write_file(dir + "/inf.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, x), "NaN or Inf");
+  expect_input_error(write_audio_file(dir + "/inf.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, x), "NaN or Inf");
   x[1234] = 0.0f;
   x[2999] = -std::numeric_limits<float>::infinity();  // the last sample, at a 44.1 kHz rate (resampling path)
-  expect_input_error(write_file(dir + "/inf2.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 1, x), "NaN or Inf");
+  expect_input_error(write_audio_file(dir + "/inf2.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 1, x), "NaN or Inf");
 }
 
 TEST(Audio, AbsurdSampleRatesAreInputErrors) {
   const std::string dir = ts::test::temp_dir("audio_rate");
   const auto x = sine(2000, 100.0, 16000);
-  expect_input_error(write_file(dir + "/slow.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 200, 1, x), "sample rate");
-  expect_input_error(write_file(dir + "/fast.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 5000000, 1, x), "sample rate");
+  expect_input_error(write_audio_file(dir + "/slow.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 200, 1, x), "sample rate");
+  expect_input_error(write_audio_file(dir + "/fast.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 5000000, 1, x), "sample rate");
   // The limits come from AudioConfig.
-  const std::string ok = write_file(dir + "/r8k.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 8000, 1, x);
+  const std::string ok = write_audio_file(dir + "/r8k.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 8000, 1, x);
   ts::AudioConfig strict;
   strict.min_input_rate_hz = 11025;
   EXPECT_THROW(ts::load_audio(ok, strict), ts::InputError);

@@ -513,11 +513,19 @@ TEST(CliGenerate, BadValuesAreUsageErrorsNamingTheOption) {
   fs::remove_all(d);
 }
 
-TEST(CliGenerate, MissingDefaultModelIsAModelError) {
-  if (!default_model_dir().empty()) GTEST_SKIP() << "a default model ships now";
-  std::string d = test::temp_dir("gen_nomodel");
-  auto r = run_command(q(tunescribe_bin()) + " generate -o " + q(d) + " --seconds 2");
-  EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+TEST(CliGenerate, UsesTheDefaultModelWithoutModelAndAMissingModelIsExit3) {
+  ASSERT_FALSE(default_model_dir().empty()) << "models/default is missing";
+  std::string d = test::temp_dir("gen_default");
+  auto r = run_command(q(tunescribe_bin()) + " generate -o " + q(d) + " --seconds 2 --seed 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+  std::ifstream cfg(default_model_dir() + "/config.json");
+  EXPECT_EQ(j["model"], nlohmann::json::parse(cfg)["name"]);
+  EXPECT_TRUE(fs::exists(d + "/generated-1.abc"));
+  EXPECT_TRUE(fs::exists(d + "/generated-1.mid"));
+  auto m = run_command(q(tunescribe_bin()) + " generate -o " + q(d + "/x") + " --seconds 2 --model " +
+                       q(d + "/no-such-model"));
+  EXPECT_EQ(m.exit_code, 3) << m.err;
+  EXPECT_NE(m.err.find("no-such-model"), std::string::npos) << m.err;
   fs::remove_all(d);
 }

@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include <sndfile.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +21,21 @@ std::string shared_dir() {
   std::error_code ec;
   if (fs::is_directory(p / "corpora", ec)) return fs::weakly_canonical(p).string();
   return "";
+}
+
+std::string write_audio_file(const std::string& path, int format, int rate, int channels,
+                             const std::vector<float>& interleaved) {
+  SF_INFO info{};
+  info.samplerate = rate;
+  info.channels = channels;
+  info.format = format;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
+  if (!f) return path;
+  const sf_count_t frames = sf_count_t(interleaved.size() / size_t(channels));
+  if (frames > 0) EXPECT_EQ(sf_writef_float(f, interleaved.data(), frames), frames);
+  sf_close(f);
+  return path;
 }
 
 std::string data_dir() { return TUNESCRIBE_TEST_DATA_DIR; }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace tunescribe::test {
 
@@ -32,6 +33,10 @@ struct CommandResult {
 CommandResult run_command(const std::string& cmdline);
 // True when a program is on PATH.
 bool have_program(const std::string& name);
+// Writes interleaved float frames with libsndfile (format: SF_FORMAT_* flags); returns the path.
+// Failures are reported as gtest failures.
+std::string write_audio_file(const std::string& path, int format, int rate, int channels,
+                             const std::vector<float>& interleaved);
 // Debian's python3 (with python3-numpy, python3-mido, python3-mir-eval).
 std::string python();
 

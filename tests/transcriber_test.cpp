@@ -22,6 +22,8 @@ namespace ts = tunescribe;
 namespace fs = std::filesystem;
 
 namespace {
+using tunescribe::test::write_audio_file;
+
 
 std::string tiny_dir() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny"; }
 
@@ -38,20 +40,6 @@ std::vector<float> tones(size_t frames, int channels, int rate) {
     for (int c = 0; c < channels; ++c) v[i * size_t(channels) + size_t(c)] = float(c == 0 ? s : 0.8 * s);
   }
   return v;
-}
-
-std::string write_file(const std::string& path, int format, int rate, int channels, const std::vector<float>& inter) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = format;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  EXPECT_NE(f, nullptr) << path << ": " << sf_strerror(nullptr);
-  if (!f) return path;
-  EXPECT_EQ(sf_writef_float(f, inter.data(), sf_count_t(inter.size() / size_t(channels))),
-            sf_count_t(inter.size() / size_t(channels)));
-  sf_close(f);
-  return path;
 }
 
 ts::Transcriber& tiny() {
@@ -150,7 +138,7 @@ TEST(TranscriberStream, SameNotesAsWholeSignal44kStereo) {
   // 5.3 segments of 2.048 s at 44.1 kHz stereo: resampled and downmixed on the way.
   const size_t frames = size_t(5.3 * 2.048 * 44100);
   const std::string path =
-      write_file(dir + "/tones.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, tones(frames, 2, 44100));
+      write_audio_file(dir + "/tones.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 44100, 2, tones(frames, 2, 44100));
   const TranscribeRun whole = run_whole(path), streamed = run_stream(path);
   EXPECT_EQ(whole.segments, 6);
   EXPECT_EQ(streamed.segments, 6);
@@ -172,7 +160,7 @@ TEST(TranscriberStream, ExactMultipleOfASegmentGetsTheExtraPaddingSegment) {
   // (§1.3.1 always pads 1..hop zeros); and one sample less -> 3.
   for (const size_t n : {3 * seg, 3 * seg - 1}) {
     SCOPED_TRACE(n);
-    const std::string path = write_file(dir + "/edge" + std::to_string(n) + ".wav",
+    const std::string path = write_audio_file(dir + "/edge" + std::to_string(n) + ".wav",
                                         SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, tones(n, 1, 16000));
     const ts::LogMel lm(mel);
     const int expect_segments = lm.num_segments(n);
@@ -216,7 +204,7 @@ TEST(TranscriberStream, SegmentFromChunkEqualsSegment) {
 TEST(TranscriberStream, RejectsAStreamAtTheWrongRate) {
   const std::string dir = ts::test::temp_dir("transcriber_stream_rate");
   const std::string path =
-      write_file(dir + "/a.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, tones(8000, 1, 16000));
+      write_audio_file(dir + "/a.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 16000, 1, tones(8000, 1, 16000));
   ts::AudioConfig cfg;
   cfg.target_rate_hz = 22050;
   ts::AudioStream stream(path, cfg);
