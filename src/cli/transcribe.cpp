@@ -259,6 +259,14 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   std::atomic<size_t> next{0};
   const auto t0 = std::chrono::steady_clock::now();
   const bool progress = log_level() <= LogLevel::Info;
+  // The first error that must stop the whole run wins; the others stop their workers quietly.
+  auto record_fatal = [&](const char* what, int code) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (fatal_error.empty()) {
+      fatal_error.push_back(what);
+      fatal_code = code;
+    }
+  };
 
   auto worker = [&]() {
     std::unique_ptr<Transcriber> transcriber;  // created on this worker's first audio input
@@ -355,18 +363,10 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
       } catch (const Interrupted&) {
         abandoned = true;
       } catch (const ModelError& e) {
-        std::lock_guard<std::mutex> lk(mu);
-        if (fatal_error.empty()) {
-          fatal_error.push_back(e.what());
-          fatal_code = kExitModel;
-        }
+        record_fatal(e.what(), kExitModel);
         return;
       } catch (const NotAvailableError& e) {
-        std::lock_guard<std::mutex> lk(mu);
-        if (fatal_error.empty()) {
-          fatal_error.push_back(e.what());
-          fatal_code = kExitUsage;
-        }
+        record_fatal(e.what(), kExitUsage);
         return;
       } catch (const Error& e) {
         rec["status"] = "failed";
