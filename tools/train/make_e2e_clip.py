@@ -20,6 +20,7 @@ import soundfile as sf
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import midi_notes  # noqa: E402
+import render  # noqa: E402
 import split as split_mod  # noqa: E402
 
 WINDOW_S = 12.0
@@ -43,13 +44,9 @@ def main():
     for tr in tracks:
         for on, off, p, v in tr.notes:
             if a <= on < b:
-                notes.append([LEAD_S + on - a, LEAD_S + min(off, b) - a, p, v])
-    # same-pitch overlaps (two tracks on one piano) would be one key: trim the earlier note
-    notes.sort(key=lambda n: (n[2], n[0]))
-    for x, y in zip(notes, notes[1:]):
-        if x[2] == y[2] and x[1] > y[0]:
-            x[1] = y[0]
-    notes = [n for n in notes if n[1] - n[0] >= 0.02]
+                notes.append([LEAD_S + on - a, LEAD_S + min(off, b) - a, p, v, 0, 0])
+    # same-pitch overlaps (two tracks on one piano) would be one key: trimmed as in training data
+    notes = [n[:4] for n in render.trim_overlaps(notes)]
     channels = [{"channel": 0, "controls": [(0.0, "program", 0, 0)], "notes": notes}]
     midi_notes.write_midi(out + ".mid", channels, WINDOW_S)
     with tempfile.TemporaryDirectory() as tmp:
