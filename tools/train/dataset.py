@@ -39,10 +39,13 @@ PAD = 0
 
 
 def list_shards(root: str, split: str) -> List[str]:
-    d = os.path.join(root, split)
-    if not os.path.isdir(d):
-        return []
-    return sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".npz") and not n.startswith("."))
+    """Shards of `split` under `root`; several roots may be joined with os.pathsep (':')."""
+    out = []
+    for r in root.split(os.pathsep):
+        d = os.path.join(r, split)
+        if os.path.isdir(d):
+            out += sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".npz") and not n.startswith("."))
+    return out
 
 
 class Shard:

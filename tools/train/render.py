@@ -277,7 +277,8 @@ def render_job(job: dict, opts: dict) -> dict:
     t_start = time.time()
     cpu0 = os.times()
     rng = random.Random(seed_of(opts["seed"], job["key"]))
-    soundfonts = validation_soundfonts() if job["split"] == "validation" else TRAIN_SOUNDFONTS
+    soundfonts = validation_soundfonts() if job["split"] == "validation" else (opts.get("train_soundfonts")
+                                                                               or TRAIN_SOUNDFONTS)
     soundfont = rng.choice(soundfonts)
     if opts.get("soundfont"):  # testing only (smoke test): one fixed soundfont for every split
         soundfont = opts["soundfont"]
@@ -580,6 +581,10 @@ def main():
     ap.add_argument("--soundfont", default=None,
                     help="TESTING ONLY: use this soundfont for every job (the smoke test renders its tiny "
                          "validation split with TimGM6mb to stay fast; real validation uses MuseScore General)")
+    ap.add_argument("--train-soundfont", action="append", default=[], metavar="SF2",
+                    help="training soundfont (repeatable; default: %s). E.g. Debian csound-soundfont's "
+                         "/usr/share/sounds/sf2/sf_GMbank.sf2 for a third set of instruments"
+                         % ", ".join(os.path.basename(p) for p in TRAIN_SOUNDFONTS))
     ap.add_argument("--audio-format", choices=["flac", "vorbis", "pcm16"], default="flac",
                     help="flac: lossless, ~78 MB per audio hour; vorbis: lossy, ~17 MB per hour; "
                          "pcm16: raw int16, 115 MB per hour, needs no soundfile to read")
@@ -612,7 +617,7 @@ def main():
     opts = {"out": args.out, "seed": args.seed, "shared": shared, "tunescribe": tbin,
             "codec_args": args.codec_arg, "mix_prob": args.mix_prob,
             "mix_prob_validation": args.mix_prob_validation, "tmp": args.tmp,
-            "piano_prob": args.piano_prob,
+            "piano_prob": args.piano_prob, "train_soundfonts": args.train_soundfont,
             "audio_format": args.audio_format, "soundfont": args.soundfont, "stage": args.stage,
             "fluidsynth": args.fluidsynth}
     os.makedirs(args.out, exist_ok=True)

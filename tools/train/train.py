@@ -212,6 +212,8 @@ def sha256_file(path):
 
 
 def data_summary(root):
+    if os.pathsep in root:
+        return {"roots": [data_summary(r) for r in root.split(os.pathsep)]}
     man = os.path.join(root, "manifest.jsonl")
     out = {"root": os.path.abspath(root)}
     if os.path.exists(man):
@@ -266,19 +268,22 @@ def plot_curve(log_path, png_path):
 
 # ---------------------------------------------------------------------------------------------
 def lr_at(step: int, args) -> float:
-    """Linear warm-up over --warmup-steps, then constant or a cosine decay to lr_final * lr at --steps."""
+    """Linear warm-up over --warmup-steps, then constant or a cosine decay to lr_final * lr at --steps;
+    both counted from --schedule-from (a warm restart of a resumed run)."""
     lr = args.lr
+    step -= args.schedule_from
     if args.warmup_steps:
         lr *= min(1.0, (step + 1) / args.warmup_steps)
     if args.lr_decay == "cosine" and step >= args.warmup_steps:
-        frac = min(1.0, (step - args.warmup_steps) / max(1, args.steps - args.warmup_steps))
+        frac = min(1.0, (step - args.warmup_steps) / max(1, args.steps - args.schedule_from - args.warmup_steps))
         lr *= args.lr_final + (1.0 - args.lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac))
     return lr
 
 
 def main():
     ap = argparse.ArgumentParser(description="train the tunescribe model (see docs/training.md)")
-    ap.add_argument("--data", default=os.path.join(REPO, "data", "shards"))
+    ap.add_argument("--data", default=os.path.join(REPO, "data", "shards"),
+                    help="shard root(s) with train/ and validation/; join several with '%s'" % os.pathsep)
     ap.add_argument("--run", required=True, help="run directory (checkpoint, log, plot)")
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--model-json", help="JSON with ModelConfig fields overriding --size")
@@ -289,6 +294,8 @@ def main():
     ap.add_argument("--warmup-steps", type=int, default=0)
     ap.add_argument("--lr-decay", choices=["none", "cosine"], default="none",
                     help="cosine: after warm-up, decay the LR to --lr-final x LR at --steps")
+    ap.add_argument("--schedule-from", type=int, default=0,
+                    help="start the warm-up and cosine schedule at this step (warm restart when resuming)")
     ap.add_argument("--lr-final", type=float, default=0.1, help="final LR as a fraction of --lr (cosine)")
     ap.add_argument("--optimizer", choices=["adamw", "adafactor"], default="adamw")
     ap.add_argument("--weight-decay", type=float, default=0.01)
