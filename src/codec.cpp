@@ -20,6 +20,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "json_fields.h"
 #include "tunescribe/errors.h"
 
 namespace tunescribe {
@@ -68,32 +69,22 @@ nlohmann::json CodecConfig::to_json() const {
 
 CodecConfig CodecConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("codec: the codec section must be a JSON object");
-  CodecConfig c;
+  static const char* const kKeys[] = {"steps_per_second", "max_shift_seconds", "num_velocity_bins",
+                                      "use_ties",         "program_granularity", "num_extra_ids"};
   for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& k = it.key();
-    const auto& v = it.value();
-    auto want_int = [&](int& field) {
-      if (!v.is_number_integer()) throw ConfigError("codec: " + k + " must be an integer, got " + v.dump());
-      long long x = v.get<long long>();
-      if (x < -1000000000LL || x > 1000000000LL) config_error(k, v.dump(), "a 32-bit integer");
-      field = static_cast<int>(x);
-    };
-    if (k == "steps_per_second") want_int(c.steps_per_second);
-    else if (k == "max_shift_seconds") want_int(c.max_shift_seconds);
-    else if (k == "num_velocity_bins") want_int(c.num_velocity_bins);
-    else if (k == "num_extra_ids") want_int(c.num_extra_ids);
-    else if (k == "use_ties") {
-      if (!v.is_boolean()) throw ConfigError("codec: use_ties must be true or false, got " + v.dump());
-      c.use_ties = v.get<bool>();
-    } else if (k == "program_granularity") {
-      if (!v.is_string()) throw ConfigError("codec: program_granularity must be a string, got " + v.dump());
-      c.program_granularity = v.get<std::string>();
-    } else {
-      throw ConfigError("codec: unknown key \"" + k +
+    if (std::find(std::begin(kKeys), std::end(kKeys), it.key()) == std::end(kKeys))
+      throw ConfigError("codec: unknown key \"" + it.key() +
                         "\" (known: steps_per_second, max_shift_seconds, num_velocity_bins, use_ties, "
                         "program_granularity, num_extra_ids)");
-    }
   }
+  CodecConfig c;  // missing keys keep their defaults
+  const std::string where = "codec: ";
+  json_fields::read_int(j, "steps_per_second", where, c.steps_per_second);
+  json_fields::read_int(j, "max_shift_seconds", where, c.max_shift_seconds);
+  json_fields::read_int(j, "num_velocity_bins", where, c.num_velocity_bins);
+  json_fields::read_bool(j, "use_ties", where, c.use_ties);
+  json_fields::read_string(j, "program_granularity", where, c.program_granularity);
+  json_fields::read_int(j, "num_extra_ids", where, c.num_extra_ids);
   c.validate();
   return c;
 }

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 
+#include "json_fields.h"
 #include "tunescribe/errors.h"
 
 namespace tunescribe {
@@ -216,32 +217,16 @@ nlohmann::json LogMelConfig::to_json() const {
 
 LogMelConfig LogMelConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("frontend: LogMelConfig JSON must be an object");
-  LogMelConfig c;
-  auto get_int = [&](const char* key, int& dst) {
-    auto it = j.find(key);
-    if (it == j.end()) return;
-    if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()))
-      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " must be an integer, got " + it->dump());
-    double v = it->get<double>();
-    if (v < -2147483648.0 || v > 2147483647.0)
-      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " = " + it->dump() + " does not fit an int");
-    dst = int(v);
-  };
-  auto get_double = [&](const char* key, double& dst) {
-    auto it = j.find(key);
-    if (it == j.end()) return;
-    if (!it->is_number())
-      throw ConfigError(std::string("frontend: LogMelConfig.") + key + " must be a number, got " + it->dump());
-    dst = it->get<double>();
-  };
-  get_int("sample_rate_hz", c.sample_rate_hz);
-  get_int("n_fft", c.n_fft);
-  get_int("hop_length", c.hop_length);
-  get_int("n_mels", c.n_mels);
-  get_double("f_min_hz", c.f_min_hz);
-  get_double("f_max_hz", c.f_max_hz);
-  get_double("log_floor", c.log_floor);
-  get_int("segment_frames", c.segment_frames);
+  LogMelConfig c;  // missing keys keep their defaults; unknown keys are ignored
+  const std::string where = "frontend: LogMelConfig.";
+  json_fields::read_int(j, "sample_rate_hz", where, c.sample_rate_hz);
+  json_fields::read_int(j, "n_fft", where, c.n_fft);
+  json_fields::read_int(j, "hop_length", where, c.hop_length);
+  json_fields::read_int(j, "n_mels", where, c.n_mels);
+  json_fields::read_number(j, "f_min_hz", where, c.f_min_hz);
+  json_fields::read_number(j, "f_max_hz", where, c.f_max_hz);
+  json_fields::read_number(j, "log_floor", where, c.log_floor);
+  json_fields::read_int(j, "segment_frames", where, c.segment_frames);
   c.validate();
   return c;
 }

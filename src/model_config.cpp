@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "json_fields.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/model.h"
 
@@ -51,26 +52,17 @@ nlohmann::json ModelConfig::to_json() const {
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("model: config.json: the \"model\" section is not an object");
-  ModelConfig c;
-  auto get = [&](const char* key, int& out) {
-    if (!j.contains(key)) throw ConfigError(std::string("model: config.json: model.") + key + " is missing");
-    const auto& v = j[key];
-    if (!v.is_number_integer())
-      throw ConfigError(std::string("model: config.json: model.") + key + " = " + v.dump() + " is not an integer");
-    int64_t x = v.get<int64_t>();
-    if (x < -(int64_t(1) << 30) || x > (int64_t(1) << 30))
-      throw ConfigError(std::string("model: config.json: model.") + key + " = " + v.dump() + " is out of range");
-    out = int(x);
-  };
-  get("d_model", c.d_model);
-  get("num_heads", c.num_heads);
-  get("head_dim", c.head_dim);
-  get("mlp_dim", c.mlp_dim);
-  get("num_encoder_layers", c.num_encoder_layers);
-  get("num_decoder_layers", c.num_decoder_layers);
-  get("input_depth", c.input_depth);
-  get("vocab_size", c.vocab_size);
-  get("max_positions", c.max_positions);
+  ModelConfig c;  // every field is required: a model file must describe itself fully
+  const std::string where = "model: config.json: model.";
+  json_fields::require_int(j, "d_model", where, c.d_model);
+  json_fields::require_int(j, "num_heads", where, c.num_heads);
+  json_fields::require_int(j, "head_dim", where, c.head_dim);
+  json_fields::require_int(j, "mlp_dim", where, c.mlp_dim);
+  json_fields::require_int(j, "num_encoder_layers", where, c.num_encoder_layers);
+  json_fields::require_int(j, "num_decoder_layers", where, c.num_decoder_layers);
+  json_fields::require_int(j, "input_depth", where, c.input_depth);
+  json_fields::require_int(j, "vocab_size", where, c.vocab_size);
+  json_fields::require_int(j, "max_positions", where, c.max_positions);
   c.validate();
   return c;
 }

@@ -235,6 +235,8 @@ TEST(CodecConfig, JsonRoundTripAndValidation) {
   expect_config_error({{"use_ties", 1}}, "use_ties");
   expect_config_error({{"num_extra_ids", 1.5}}, "num_extra_ids");
   expect_config_error({{"velocity_bins", 1}}, "unknown key");
+  expect_config_error({{"steps_per_second", 4e9}}, "steps_per_second");
+  EXPECT_EQ(CodecConfig::from_json({{"steps_per_second", 50.0}}).steps_per_second, 50);
   expect_config_error(nlohmann::json::array(), "object");
   CodecConfig bad;
   bad.max_shift_seconds = 0;

@@ -248,6 +248,20 @@ TEST(ModelConfig, ValidateAndJson) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("model.head_dim is missing"), std::string::npos) << e.what();
   }
+  // Types: an integral float is an int; text, fractions and huge numbers are errors naming the field.
+  j = c.to_json();
+  j["head_dim"] = 32.0;
+  EXPECT_EQ(ModelConfig::from_json(j).head_dim, 32);
+  for (const nlohmann::json& v : {nlohmann::json("32"), nlohmann::json(32.5), nlohmann::json(1e12)}) {
+    j["head_dim"] = v;
+    try {
+      ModelConfig::from_json(j);
+      ADD_FAILURE() << "no error for " << v.dump();
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("model.head_dim"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(v.dump()), std::string::npos) << e.what();
+    }
+  }
   // MT3 "mt3" sizes: the spec's parameter count (§3.5).
   ModelConfig mt3;
   EXPECT_EQ(mt3.num_parameters(), 45896704);
