@@ -72,10 +72,10 @@ CodecConfig CodecConfig::from_json(const nlohmann::json& j) {
   static const char* const kKeys[] = {"steps_per_second", "max_shift_seconds", "num_velocity_bins",
                                       "use_ties",         "program_granularity", "num_extra_ids"};
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (std::find(std::begin(kKeys), std::end(kKeys), it.key()) == std::end(kKeys))
-      throw ConfigError("codec: unknown key \"" + it.key() +
-                        "\" (known: steps_per_second, max_shift_seconds, num_velocity_bins, use_ties, "
-                        "program_granularity, num_extra_ids)");
+    if (std::find(std::begin(kKeys), std::end(kKeys), it.key()) != std::end(kKeys)) continue;
+    std::string known;
+    for (const char* k : kKeys) known += std::string(known.empty() ? "" : ", ") + k;
+    throw ConfigError("codec: unknown key \"" + it.key() + "\" (known: " + known + ")");
   }
   CodecConfig c;  // missing keys keep their defaults
   const std::string where = "codec: ";

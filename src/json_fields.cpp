@@ -19,42 +19,39 @@ const nlohmann::json* find(const nlohmann::json& obj, const char* key) {
   throw ConfigError(prefix + key + " must be " + want + ", got " + v.dump());
 }
 
+// The shared shape of the plain reads: absent → false; wrong JSON type → error; else store.
+template <class T>
+bool read_typed(const nlohmann::json& obj, const char* key, const std::string& prefix, T& out,
+                bool (nlohmann::json::*has_type)() const noexcept, const char* want) {
+  const nlohmann::json* v = find(obj, key);
+  if (!v) return false;
+  if (!(v->*has_type)()) type_error(prefix, key, *v, want);
+  out = v->get<T>();
+  return true;
+}
+
 }  // namespace
 
 bool read_int(const nlohmann::json& obj, const char* key, const std::string& prefix, int& out) {
-  const nlohmann::json* v = find(obj, key);
-  if (!v) return false;
-  if (!v->is_number()) type_error(prefix, key, *v, "an integer");
-  const double x = v->get<double>();
-  if (!v->is_number_integer() && std::floor(x) != x) type_error(prefix, key, *v, "an integer");
+  double x = 0.0;
+  if (!read_typed(obj, key, prefix, x, &nlohmann::json::is_number, "an integer")) return false;
+  if (std::floor(x) != x) type_error(prefix, key, obj.at(key), "an integer");
   if (!(x >= -2147483648.0 && x <= 2147483647.0))
-    throw ConfigError(prefix + key + " = " + v->dump() + " does not fit a 32-bit integer");
-  out = static_cast<int>(v->is_number_integer() ? v->get<long long>() : static_cast<long long>(x));
+    throw ConfigError(prefix + key + " = " + obj.at(key).dump() + " does not fit a 32-bit integer");
+  out = static_cast<int>(x);  // every int32 is exact in a double
   return true;
 }
 
 bool read_number(const nlohmann::json& obj, const char* key, const std::string& prefix, double& out) {
-  const nlohmann::json* v = find(obj, key);
-  if (!v) return false;
-  if (!v->is_number()) type_error(prefix, key, *v, "a number");
-  out = v->get<double>();
-  return true;
+  return read_typed(obj, key, prefix, out, &nlohmann::json::is_number, "a number");
 }
 
 bool read_bool(const nlohmann::json& obj, const char* key, const std::string& prefix, bool& out) {
-  const nlohmann::json* v = find(obj, key);
-  if (!v) return false;
-  if (!v->is_boolean()) type_error(prefix, key, *v, "true or false");
-  out = v->get<bool>();
-  return true;
+  return read_typed(obj, key, prefix, out, &nlohmann::json::is_boolean, "true or false");
 }
 
 bool read_string(const nlohmann::json& obj, const char* key, const std::string& prefix, std::string& out) {
-  const nlohmann::json* v = find(obj, key);
-  if (!v) return false;
-  if (!v->is_string()) type_error(prefix, key, *v, "a string");
-  out = v->get<std::string>();
-  return true;
+  return read_typed(obj, key, prefix, out, &nlohmann::json::is_string, "a string");
 }
 
 void require_int(const nlohmann::json& obj, const char* key, const std::string& prefix, int& out) {
