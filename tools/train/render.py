@@ -594,6 +594,16 @@ def main():
     ap.add_argument("--synthesize", metavar="ROOT", help="render the audio of --stage midi shards under ROOT")
     ap.add_argument("--fluidsynth", default=None, help="fluidsynth binary (default: fluidsynth on PATH)")
     args = ap.parse_args()
+    # fluidsynth renders silence for a soundfont it cannot load, which would pair silent audio with
+    # full note targets: refuse a missing or reserved soundfont before any work.
+    for sfont in args.train_soundfont + ([args.soundfont] if args.soundfont else []):
+        if not os.path.isfile(sfont):
+            sys.exit("render: soundfont %s: no such file" % sfont)
+    for sfont in args.train_soundfont:
+        try:
+            check_training_soundfont(sfont)
+        except ValueError as e:
+            sys.exit(str(e))
 
     if args.synthesize:
         opts = {"soundfont": args.soundfont, "fluidsynth": args.fluidsynth, "tmp": args.tmp,

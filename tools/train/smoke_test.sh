@@ -32,11 +32,19 @@ $PY tools/train/render.py --split train --limit-pieces 2 --excerpts-per-file 1 -
 $PY tools/train/render.py --split validation --limit-pieces 1 --excerpts-per-file 1 --job-excerpts 1 \
     --limit-jobs 1 --workers 1 --soundfont "$SF" --tunescribe "$BIN" --out "$T/shards" --seed 7
 [ "$(wc -l < "$T/shards/manifest.jsonl")" = 2 ] || { echo "FAIL: manifest"; exit 1; }
+# A second shard root through --train-soundfont (the resume below trains on both roots); a missing
+# soundfont is refused before any work (fluidsynth would render silence for it).
+$PY tools/train/render.py --split train --limit-pieces 2 --excerpts-per-file 1 --job-excerpts 2 \
+    --limit-jobs 1 --workers 1 --train-soundfont "$SF" --tunescribe "$BIN" --out "$T/shards-b" --seed 8
+if err=$($PY tools/train/render.py --split train --limit-jobs 1 --train-soundfont "$T/missing.sf2" \
+         --out "$T/shards-c" 2>&1); then echo "FAIL: a missing --train-soundfont was accepted"; exit 1; fi
+case "$err" in *"missing.sf2: no such file"*) ;; *) echo "FAIL: missing soundfont message: $err"; exit 1;; esac
+[ ! -e "$T/shards-c" ] || { echo "FAIL: output written for a missing soundfont"; exit 1; }
 
 echo "[smoke] train"
 $PY tools/train/train.py --data "$T/shards" --run "$T/run" --size micro --steps 40 --batch-size 4 \
     --lr 3e-3 --log-every 5 --eval-every 40 --eval-examples 4 --ckpt-every 40 --threads 2 --seed 3
-$PY tools/train/train.py --data "$T/shards" --run "$T/run" --size micro --steps 45 --batch-size 4 \
+$PY tools/train/train.py --data "$T/shards:$T/shards-b" --run "$T/run" --size micro --steps 45 --batch-size 4 \
     --lr 3e-3 --log-every 5 --eval-every 45 --eval-examples 4 --ckpt-every 45 --threads 2 --seed 3 \
     --export "$T/export"
 
@@ -80,7 +88,18 @@ assert all(v["dtype"] == "F16" for k, v in hdr.items() if k != "__metadata__"), 
 tr_cfg = cfg["training"]
 for k in ("steps", "git_commit", "hardware", "wall_time_s", "data", "split", "prefix_end_id"):
     assert k in tr_cfg, k
-assert tr_cfg["steps"] == 45 and tr_cfg["data"]["train"]["shards"] == 1
+roots = tr_cfg["data"]["roots"]  # the resumed run trained on both shard roots
+assert tr_cfg["steps"] == 45 and [r["train"]["shards"] for r in roots] == [1, 1], roots
+assert roots[1]["train"]["soundfonts"] == ["TimGM6mb.sf2"], roots[1]
+import dataset as D
+assert len(D.list_shards(roots[0]["root"] + os.pathsep + roots[1]["root"], "train")) == 2
+# --schedule-from: a warm restart replays the same warm-up and cosine, shifted to start at that step
+from types import SimpleNamespace as NS
+base = NS(lr=1.0, warmup_steps=10, lr_decay="cosine", lr_final=0.1, steps=110, schedule_from=0)
+restart = NS(lr=1.0, warmup_steps=10, lr_decay="cosine", lr_final=0.1, steps=160, schedule_from=50)
+for k in (0, 5, 9, 10, 60, 100, 110):
+    assert abs(TR.lr_at(k, base) - TR.lr_at(50 + k, restart)) < 1e-12, k
+assert TR.lr_at(50, restart) == 0.1 and abs(TR.lr_at(160, restart) - 0.1) < 1e-12
 print("export OK: %d tensors, fp16, provenance keys present" % len(t))
 EOF
 
