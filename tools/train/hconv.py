@@ -253,11 +253,12 @@ def dense_loss(heads, labels, valid):
                    "family": float(l_fam)}
 
 
-def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_threshold=0.3, min_note_s=0.03,
+def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_threshold=0.3, min_note_s=0.0,
                   seg_starts=None):
     """probs: [S, 4+F, T, 88] numpy (sigmoid for the first 4, raw logits for families) of consecutive
     segments; -> notes [(onset_s, offset_s, pitch, velocity, program, confidence)]. The same algorithm
-    as the C++ frames decoder (see src/frames_decoder.cpp)."""
+    as the C++ frames decoder (see src/frames_decoder.cpp). Every note lasts at least until the end of
+    its onset frame; notes shorter than min_note_s are dropped (the C++ --min-note-ms)."""
     period, c0, valid = frame_geometry(fe)
     seg_len = fe["segment_frames"] * fe["hop_length"] / fe["sample_rate_hz"]
     S = probs.shape[0]
@@ -294,7 +295,7 @@ def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_thresho
                 j += 1
             t_off = times[j - 1] + 0.5 * period
             if t_off - t_on < min_note_s:
-                t_off = t_on + min_note_s
+                continue
             famv = fam[i:j, :, p].mean(0)
             prog = FAMILY_PROGRAMS[int(np.argmax(famv))]
             notes.append((t_on, t_off, p + MIN_PITCH, int(round(float(np.clip(ve[i, p], 0, 1)) * 127)) or 1, prog,
