@@ -49,9 +49,10 @@ def list_shards(root: str, split: str) -> List[str]:
 
 
 class Shard:
-    """Decoded job shard: audio of every excerpt and the per-segment targets."""
+    """Decoded job shard: audio of every excerpt and the per-segment targets (and, with
+    `frontend` given, dense frame labels of the hconv heads from the job's MIDI)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, frontend: dict = None):
         z = np.load(path)
         self.meta = json.loads(bytes(z["meta"]).decode())
         if not self.meta.get("tokens"):
@@ -72,6 +73,25 @@ class Shard:
         trunc = z["truncated"] if "truncated" in z.files else np.zeros(self.n_segments, np.uint8)
         self.usable = [s for s in range(self.n_segments) if not trunc[s]]
         self.path = path
+        self.frontend = frontend
+        self.notes = None
+        if frontend is not None:
+            import hconv
+            self.notes = np.array(hconv.job_notes(z["midi"]), dtype=np.float64).reshape(-1, 5)
+
+    def segment_start_s(self, s: int) -> float:
+        """Time of stored segment s in the job MIDI (gap segments are not stored)."""
+        ex_idx, k = divmod(s, self.excerpt_segments)
+        gap = self.meta.get("gap_segments", 1)
+        return (ex_idx * (self.excerpt_segments + gap) + k) * SEGMENT_SAMPLES / SAMPLE_RATE
+
+    def segment_labels(self, s: int) -> Dict:
+        import hconv
+        t0 = self.segment_start_s(s)
+        seg_len = SEGMENT_SAMPLES / SAMPLE_RATE
+        n = self.notes
+        sel = n[(n[:, 1] > t0) & (n[:, 0] < t0 + seg_len)]
+        return hconv.frame_labels([(a, b, int(p), int(v), int(g)) for a, b, p, v, g in sel], t0, self.frontend)
 
     def segment_tokens(self, s: int) -> np.ndarray:
         return self.tokens[self.offsets[s]:self.offsets[s + 1]]
@@ -89,8 +109,11 @@ class Shard:
         prev = self.segment_tokens(s - 1) if k > 0 else np.zeros(0, dtype=targets.dtype)
         if len(prev) and prev[-1] == EOS:
             prev = prev[:-1]
-        return {"audio": np.ascontiguousarray(x, dtype=np.float32), "targets": targets.astype(np.int64),
-                "prev": prev.astype(np.int64), "shard": os.path.basename(self.path), "segment": s}
+        ex = {"audio": np.ascontiguousarray(x, dtype=np.float32), "targets": targets.astype(np.int64),
+              "prev": prev.astype(np.int64), "shard": os.path.basename(self.path), "segment": s}
+        if self.notes is not None:
+            ex["labels"] = self.segment_labels(s)
+        return ex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,8 +216,9 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def __init__(self, root: str, split: str = "train", seed: int = 0, augment: Augment = None,
                  shards_in_memory: int = 4, endless: bool = True, max_target_len: int = 1024,
-                 shard_paths: List[str] = None):
+                 shard_paths: List[str] = None, frontend: dict = None):
         super().__init__()
+        self.frontend = frontend
         self.paths = shard_paths if shard_paths is not None else list_shards(root, split)
         if not self.paths:
             raise FileNotFoundError("dataset: no shards under %s/%s" % (root, split))
@@ -214,7 +238,7 @@ class ShardStream(torch.utils.data.IterableDataset):
             order = [self.paths[i] for i in rng.permutation(len(self.paths))]
             mine = order[wid::nw] or order[:1]
             for g in range(0, len(mine), self.shards_in_memory):
-                shards = [Shard(p) for p in mine[g:g + self.shards_in_memory]]
+                shards = [Shard(p, self.frontend) for p in mine[g:g + self.shards_in_memory]]
                 items = [(si, s) for si, sh in enumerate(shards) for s in sh.usable]
                 for j in rng.permutation(len(items)):
                     si, s = items[j]
@@ -234,11 +258,15 @@ def collate(examples: List[Dict]) -> Dict:
     targets = torch.zeros(len(examples), L, dtype=torch.long)
     for i, e in enumerate(examples):
         targets[i, :len(e["targets"])] = torch.from_numpy(e["targets"])
-    return {"audio": audio, "targets": targets, "prev": [torch.from_numpy(e["prev"]) for e in examples],
-            "ids": ["%s:%d" % (e["shard"], e["segment"]) for e in examples]}
+    out = {"audio": audio, "targets": targets, "prev": [torch.from_numpy(e["prev"]) for e in examples],
+           "ids": ["%s:%d" % (e["shard"], e["segment"]) for e in examples]}
+    if "labels" in examples[0]:
+        out["labels"] = {k: torch.from_numpy(np.stack([e["labels"][k] for e in examples]))
+                         for k in examples[0]["labels"]}
+    return out
 
 
-def fixed_examples(root: str, split: str, max_examples: int, seed: int = 0) -> List[Dict]:
+def fixed_examples(root: str, split: str, max_examples: int, seed: int = 0, frontend: dict = None) -> List[Dict]:
     """Deterministic, un-augmented list of examples (validation loss)."""
     paths = list_shards(root, split)
     if not paths:
@@ -247,7 +275,7 @@ def fixed_examples(root: str, split: str, max_examples: int, seed: int = 0) -> L
     per_shard = -(-max_examples // len(paths))   # spread over every shard, decode each once
     out = []
     for p in paths:
-        sh = Shard(p)
+        sh = Shard(p, frontend)
         pick = sorted(rng.permutation(len(sh.usable))[:per_shard])
         out += [sh.example(sh.usable[i], rng, None) for i in pick]
     idx = rng.permutation(len(out))[:max_examples]

@@ -14,6 +14,15 @@ of onset F1, onset+offset F1, velocity F1, multi-instrument F1) is printed as JS
 OUT/summary.json, with the commands that produced it.
 
   evaluate.py --data data/shards --model models/default --out runs/eval [--limit 40]
+  evaluate.py ... --transcribe-arg=--decoder --transcribe-arg=frames     # pass options to transcribe
+  evaluate.py ... --python-frames [--onset-threshold 0.5 --frame-threshold 0.3]
+        # hconv models: the PyTorch reference (hconv.decode_frames) instead of the C++ transcriber,
+        # for choosing decoding thresholds while the C++ build is busy; scored the same way
+
+Besides the mir_eval metrics, every group reports the timing of matched onsets (median of
+estimate - reference over notes matched within 50 ms at the same pitch, and its 10/90 %
+quantiles) and the median duration ratio of those notes: a systematic shift between audio and
+targets shows up there first.
 """
 import argparse
 import json
@@ -120,6 +129,75 @@ def program_at(changes, channel, t):
     return prog
 
 
+def read_notes_mid(path):
+    """[(on, off, pitch)] of every track of a MIDI file."""
+    return [(on, off, p) for tr in midi_notes.read_tracks(path) for on, off, p, v in tr.notes]
+
+
+def timing_stats(ref_dir, est_dir):
+    """Onset deviation (ms) and duration ratio of notes matched greedily within 50 ms at one pitch."""
+    dev, ratio = [], []
+    for name in sorted(os.listdir(ref_dir)):
+        est_path = os.path.join(est_dir, name)
+        if not name.endswith(".mid") or not os.path.exists(est_path):
+            continue
+        ref = read_notes_mid(os.path.join(ref_dir, name))
+        est = read_notes_mid(est_path)
+        by_pitch = {}
+        for n in est:
+            by_pitch.setdefault(n[2], []).append(n)
+        used = set()
+        for r in ref:
+            best = None
+            for e in by_pitch.get(r[2], []):
+                d = abs(e[0] - r[0])
+                if d <= 0.05 and id(e) not in used and (best is None or d < abs(best[0] - r[0])):
+                    best = e
+            if best is not None:
+                used.add(id(best))
+                dev.append((best[0] - r[0]) * 1000.0)
+                if r[1] > r[0]:
+                    ratio.append((best[1] - best[0]) / (r[1] - r[0]))
+    if not dev:
+        return {}
+    return {"onset_dev_ms_median": round(float(np.median(dev)), 1),
+            "onset_dev_ms_p10": round(float(np.percentile(dev, 10)), 1),
+            "onset_dev_ms_p90": round(float(np.percentile(dev, 90)), 1),
+            "duration_ratio_median": round(float(np.median(ratio)), 3) if ratio else None,
+            "matched": len(dev)}
+
+
+def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
+    """Transcribe every WAV under clips_dir with the PyTorch hconv reference -> est_dir/*.mid."""
+    import wave
+    import torch
+    import hconv as H
+    model, cfg = H.load_hconv(model_dir)
+    fe = cfg["frontend"]
+    lf = H.LogFreq(fe)
+    seg = fe["segment_frames"] * fe["hop_length"]
+    os.makedirs(est_dir, exist_ok=True)
+    for name in sorted(os.listdir(clips_dir)):
+        if not name.endswith(".wav"):
+            continue
+        with wave.open(os.path.join(clips_dir, name)) as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
+        S = max(1, -(-len(x) // seg))
+        x = np.pad(x, (0, S * seg - len(x)))
+        with torch.no_grad():
+            feats = lf(torch.from_numpy(x.reshape(S, seg)))
+            heads = model.front(feats)[0]
+            probs = torch.cat([torch.sigmoid(heads[:, :4]), heads[:, 4:]], 1).numpy()
+        notes = H.decode_frames(probs, fe, onset_t, frame_t, min_note_ms / 1000.0)
+        by_prog = {}
+        for on, off, p, v, prog, conf in notes:
+            by_prog.setdefault(prog, []).append((on, off, p, v))
+        chans = [c for c in range(16) if c != 9]
+        channels = [{"channel": chans[i % 15], "controls": [(0.0, "program", prog, 0)], "notes": ns}
+                    for i, (prog, ns) in enumerate(sorted(by_prog.items()))]
+        midi_notes.write_midi(os.path.join(est_dir, name[:-4] + ".mid"), channels, len(x) / SAMPLE_RATE)
+
+
 def run(cmd, **kw):
     print("[evaluate] " + " ".join(cmd), file=sys.stderr)
     return subprocess.run(cmd, check=True, **kw)
@@ -133,21 +211,40 @@ def main():
     ap.add_argument("--tunescribe", default=os.path.join(REPO, "build", "bin", "tunescribe"))
     ap.add_argument("--limit", type=int, default=0, help="at most N clips")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--transcribe-arg", action="append", default=[], help="extra argument for `tunescribe transcribe`")
+    ap.add_argument("--python-frames", action="store_true", help="hconv: transcribe with the PyTorch reference")
+    ap.add_argument("--onset-threshold", type=float, default=0.5)
+    ap.add_argument("--frame-threshold", type=float, default=0.3)
+    ap.add_argument("--min-note-ms", type=float, default=0.0)
+    ap.add_argument("--reuse-clips", action="store_true", help="keep OUT/clips and OUT/ref from an earlier run")
     args = ap.parse_args()
-    if os.path.exists(args.out):
-        shutil.rmtree(args.out)
-    os.makedirs(os.path.join(args.out, "clips"))
-    clips = make_clips(args.data, args.out, args.limit)
-    os.remove(os.path.join(args.out, "tmp.mid"))
+    clips_json = os.path.join(args.out, "clips.json")
+    if args.reuse_clips and os.path.exists(clips_json):
+        clips = [tuple(c) for c in json.load(open(clips_json))]
+        shutil.rmtree(os.path.join(args.out, "est"), ignore_errors=True)
+    else:
+        if os.path.exists(args.out):
+            shutil.rmtree(args.out)
+        os.makedirs(os.path.join(args.out, "clips"))
+        clips = make_clips(args.data, args.out, args.limit)
+        os.remove(os.path.join(args.out, "tmp.mid"))
+        json.dump(clips, open(clips_json, "w"))
     groups = sorted(set(c[1] for c in clips))
     t = time.time()
     for group in groups:
+        if args.python_frames:
+            python_frames(args.model, os.path.join(args.out, "clips", group), os.path.join(args.out, "est", group),
+                          args.onset_threshold, args.frame_threshold, args.min_note_ms)
+            continue
         run([args.tunescribe, "transcribe", os.path.join(args.out, "clips", group), "--model", args.model,
              "-o", os.path.join(args.out, "est", group), "--format", "mid", "--threads", str(args.threads),
-             "--force"])
+             "--force"] + args.transcribe_arg)
     wall = time.time() - t
     audio_s = len(clips) * 8 * SEGMENT_SAMPLES / SAMPLE_RATE
     summary = {"model": os.path.abspath(args.model), "data": os.path.abspath(args.data), "clips": len(clips),
+               "decoding": "python-frames %.2f/%.2f/%gms" % (args.onset_threshold, args.frame_threshold,
+                                                           args.min_note_ms) if args.python_frames else
+               " ".join(args.transcribe_arg) or "default",
                "audio_s": audio_s, "transcribe_wall_s": round(wall, 1), "groups": {}}
     for group in groups:
         res = run([args.tunescribe, "score", "--ref-dir", os.path.join(args.out, "ref", group), "--est-dir",
@@ -162,6 +259,7 @@ def main():
             g[name + "_mean"] = round(float(np.mean(vals)), 4) if vals else None
             pooled = js["aggregate"].get("pooled", {}).get(section, {}).get(key)
             g[name + "_pooled"] = round(pooled, 4) if pooled is not None else None
+        g.update(timing_stats(os.path.join(args.out, "ref", group), os.path.join(args.out, "est", group)))
         summary["groups"][group] = g
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)

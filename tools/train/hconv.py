@@ -20,7 +20,8 @@ What it does not: tokens (the T5 encoder/decoder is mt3_model.py), rendering, tr
 Frame time convention: frame j of a segment starts at sample j*hop of the segment and its window
 is centred at j*hop + n_fft/2, so its time is segment_start + (j*hop + n_fft/2)/sr. An onset at
 time t (seconds from the segment start) is labelled at frame round((t - n_fft/2/sr) / (hop/sr)),
-clipped to 0 for onsets inside the first half window; only frames whose centre lies inside the
+clipped to 0 for onsets inside the first half window (so the decoder places frame-0 onsets in the
+middle of [0, n_fft/2/sr + hop/sr/2), 36 ms for this front end); only frames whose centre lies inside the
 segment (j < valid_frames) are used for onsets and notes.
 Tensor names (model.safetensors, PyTorch layouts): `hconv/in_scale` [n_bins], `hconv/in_bias`
 [n_bins], `hconv/conv{1,2}/kernel` [out, in, 3, 3] + `/bias`, `hconv/down/kernel` [C2, C1, 1, bps],
@@ -112,6 +113,8 @@ class HarmonicFront(nn.Module):
         self.res = nn.ModuleList([nn.Conv2d(c2, c2, 3, padding=(2 ** i, 1), dilation=(2 ** i, 1))
                                   for i in range(hc["res_layers"])])
         self.heads = nn.Conv2d(c2, 4 + hc["num_families"], 1)
+        with torch.no_grad():  # sparse targets: start the onset/frame/offset heads near their priors
+            self.heads.bias[:3].fill_(-4.0)
         self.memory_depth = c2 * NUM_PITCHES + 4 * NUM_PITCHES
 
     def stack(self, x):
@@ -286,8 +289,8 @@ def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_thresho
                 if den < 0:
                     d = max(-0.5, min(0.5, 0.5 * (o[i - 1] - o[i + 1]) / den))
             t_on = times[i] + d * period
-            if first[i]:  # onsets of a segment's first half window are all labelled at its frame 0
-                t_on = starts[i // valid] + 0.5 * c0
+            if first[i]:  # frame 0 holds every onset of [0, c0 + period/2): place it mid-range
+                t_on = starts[i // valid] + 0.5 * (c0 + 0.5 * period)
             j = i + 1
             while j < N and fr[j, p] >= frame_threshold and not (on[j, p] >= onset_threshold and
                                                                   (j + 1 >= N or on[j, p] >= on[j + 1, p]) and

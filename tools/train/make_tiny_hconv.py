@@ -47,8 +47,8 @@ def main():
                          num_decoder_layers=1, input_depth=1, vocab_size=1664, max_positions=512)
     model = H.HConvModel(mcfg, H.DEFAULT_FRONTEND, hc, with_null_memory=True).eval()
     with torch.no_grad():  # make the heads fire somewhere: bias the onset/frame heads up
-        model.front.heads.bias[0] += 2.0
-        model.front.heads.bias[1] += 2.0
+        model.front.heads.bias[0] += 4.5
+        model.front.heads.bias[1] += 4.5
     codec = dict(M.DEFAULT_CODEC, num_velocity_bins=127)
     H.save_hconv(model, os.path.join(a.out, "model"), "tunescribe-hconv-tiny-random", codec,
                  {"note": "random weights (tools/train/make_tiny_hconv.py), tests only"}, dtype="F32")

@@ -39,6 +39,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import dataset as D  # noqa: E402
 import features  # noqa: E402
+import hconv as H  # noqa: E402
 import mt3_model as M  # noqa: E402
 
 SIZES = {
@@ -287,6 +288,13 @@ def main():
     ap.add_argument("--run", required=True, help="run directory (checkpoint, log, plot)")
     ap.add_argument("--size", choices=sorted(SIZES), default="tiny")
     ap.add_argument("--model-json", help="JSON with ModelConfig fields overriding --size")
+    ap.add_argument("--arch", choices=["mt3", "hconv"], default="mt3",
+                    help="mt3: log-mel T5 (tokens only); hconv: log-frequency harmonic conv front end with "
+                         "dense note heads feeding the T5 (tools/train/hconv.py)")
+    ap.add_argument("--hconv-json", help="JSON overriding hconv.DEFAULT_HCONV fields (--arch hconv)")
+    ap.add_argument("--token-frac", type=float, default=0.5,
+                    help="hconv: fraction of each batch that also trains the token decoder (0 = heads only)")
+    ap.add_argument("--token-weight", type=float, default=1.0, help="hconv: weight of the token loss")
     ap.add_argument("--codec-json", help="JSON codec section (default: mt3, 1 velocity bin)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=8)
@@ -318,6 +326,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=1000)
     ap.add_argument("--export", help="write the model directory here at the end (fp16)")
     ap.add_argument("--name", help="model name in the exported config.json (default tunescribe-<size>); -step<N> is appended")
+    ap.add_argument("--decoding-json", help="hconv export: the config.json 'decoding' section (default frames, 0.5/0.3)")
     ap.add_argument("--export-dtype", default="F16", choices=["F16", "BF16", "F32"])
     ap.add_argument("--plot", help="also write the learning curve PNG here")
     ap.add_argument("--time-limit-s", type=float, default=0, help="stop (checkpoint, export) after this wall time")
@@ -344,15 +353,29 @@ def main():
         if args.model_json:
             mdict.update(json.load(open(args.model_json)))
         mdict["vocab_size"] = rows
-        run_cfg = {"model": mdict, "codec": codec, "size": args.size,
+        run_cfg = {"model": mdict, "codec": codec, "size": args.size, "arch": args.arch,
                    "frontend": dict(M.DEFAULT_FRONTEND, segment_frames=D.SEGMENT_SAMPLES // features.HOP)}
+        if args.arch == "hconv":
+            hc = dict(H.DEFAULT_HCONV)
+            if args.hconv_json:
+                hc.update(json.load(open(args.hconv_json)))
+            run_cfg["frontend"] = dict(H.DEFAULT_FRONTEND)
+            run_cfg["hconv"] = hc
     num_classes, vocab, rows, prefix_end_id = codec_sizes(run_cfg["codec"])
+    arch = run_cfg.get("arch", "mt3")
+
+    def make_model(dropout, with_null_memory=True):
+        mc = M.ModelConfig.from_dict(run_cfg["model"])
+        if arch == "hconv":
+            return H.HConvModel(mc, run_cfg["frontend"], run_cfg["hconv"], dropout=dropout,
+                                with_null_memory=with_null_memory)
+        return M.MT3Model(mc, dropout=dropout, with_null_memory=with_null_memory)
 
     # export / plot only
     if args.steps == 0 or (ckpt and ckpt["step"] >= args.steps and (args.export or args.plot)):
         if not ckpt:
             sys.exit("train: nothing to export: no checkpoint in %s" % args.run)
-        model = M.MT3Model(M.ModelConfig.from_dict(run_cfg["model"]), dropout=0.0)
+        model = make_model(0.0, with_null_memory=any("null_memory" in k for k in ckpt["model"]))
         model.load_state_dict(ckpt["model"])
         if args.export:
             export(model, run_cfg, ckpt, args)
@@ -363,7 +386,7 @@ def main():
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    model = M.MT3Model(M.ModelConfig.from_dict(run_cfg["model"]), dropout=args.dropout, with_null_memory=True)
+    model = make_model(args.dropout)
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     if args.optimizer == "adafactor":
@@ -386,27 +409,45 @@ def main():
         np.random.set_state(ckpt["np_rng"])
         if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-    logmel = features.LogMel().to(device)
+    logmel = (H.LogFreq(run_cfg["frontend"]) if arch == "hconv" else features.LogMel()).to(device)
+    fe_labels = run_cfg["frontend"] if arch == "hconv" else None
+    valid_frames = H.frame_geometry(run_cfg["frontend"])[2] if arch == "hconv" else 0
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     # the data stream is re-seeded from (seed, step) so a resumed run does not replay its data
     stream = D.ShardStream(args.data, "train", seed=args.seed * 1000003 + step,
                            augment=None if args.no_augment else D.Augment(),
-                           max_target_len=args.max_target_len)
+                           max_target_len=args.max_target_len, frontend=fe_labels)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, collate_fn=_single,
                                          num_workers=args.workers, persistent_workers=args.workers > 0,
                                          pin_memory=device.type == "cuda")
     val = []
     if D.list_shards(args.data, "validation"):
-        val = D.fixed_examples(args.data, "validation", args.eval_examples, seed=args.seed)
+        val = D.fixed_examples(args.data, "validation", args.eval_examples, seed=args.seed, frontend=fe_labels)
     null_rng = np.random.default_rng([args.seed, step])
     print("[train] %s model %.2f M parameters, vocab rows %d, device %s%s, %d train shards, %d val examples" % (
         run_cfg["size"], n_params / 1e6, rows, device, " bf16" if use_bf16 else "", len(stream.paths), len(val)),
         file=sys.stderr)
 
+    def forward(b, nm, inp, tgt, token_rows=None):
+        """-> (logits or None, heads or None). hconv: heads for every item, tokens for token_rows."""
+        feats = logmel(b["audio"].to(device, non_blocking=True))
+        nmt = torch.from_numpy(nm).to(device)
+        if arch != "hconv":
+            return model(feats, inp, tgt, null_audio=nmt), None
+        heads, mem = model.front(feats)
+        if token_rows is None:
+            token_rows = np.arange(len(nm))
+        if len(token_rows) == 0:
+            return None, heads
+        r = torch.from_numpy(np.asarray(token_rows)).to(device)
+        return model.t5(mem[r], inp, tgt, null_audio=nmt[r]), heads
+
     def evaluate():
         model.eval()
         out = {}
+        if arch == "hconv":
+            out.update(evaluate_heads())
         with torch.no_grad():
             for mode in ("audio", "null"):
                 tot, n, acc = 0.0, 0.0, 0.0
@@ -415,8 +456,7 @@ def main():
                     nm = np.full(len(b["ids"]), mode == "null")
                     inp, tgt, w = build_batch(b, nm, prefix_end_id, args.max_prefix, device)
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                        mel = logmel(b["audio"].to(device))
-                        logits = model(mel, inp, tgt, null_audio=torch.from_numpy(nm).to(device))
+                        logits, _ = forward(b, nm, inp, tgt)
                     loss, parts = weighted_loss(logits, tgt, w, args.z_loss)
                     tot += parts["ce"] * parts["tokens"]
                     acc += parts["acc"] * parts["tokens"]
@@ -428,10 +468,53 @@ def main():
         model.train()
         return out
 
+    def evaluate_heads():
+        """Dense-head validation: BCE parts and a quick onset F1 (peak-picked onsets within +-3 frames
+        (48 ms) of a labelled onset at the same key, greedy one-to-one) over the fixed examples."""
+        tp = fp = fn = 0
+        parts_sum = {}
+        with torch.no_grad():
+            for i in range(0, len(val), args.batch_size):
+                b = D.collate(val[i:i + args.batch_size])
+                heads = model.front(logmel(b["audio"].to(device)))[0]
+                lab = {k: v.to(device) for k, v in b["labels"].items()}
+                _, parts = H.dense_loss(heads, lab, valid_frames)
+                for k, v in parts.items():
+                    parts_sum[k] = parts_sum.get(k, 0.0) + v * len(b["ids"])
+                on = torch.sigmoid(heads[:, 0, :valid_frames]).cpu().numpy()
+                ref = b["labels"]["onset"][:, :valid_frames].numpy()
+                for e in range(on.shape[0]):
+                    o = on[e]
+                    left = np.vstack([np.zeros((1, o.shape[1])), o[:-1]])
+                    right = np.vstack([o[1:], np.zeros((1, o.shape[1]))])
+                    pk = (o >= 0.5) & (o >= left) & (o > right)
+                    for p in range(o.shape[1]):
+                        est = list(np.where(pk[:, p])[0])
+                        gt = list(np.where(ref[e, :, p] > 0)[0])
+                        used = set()
+                        m = 0
+                        for g in gt:
+                            best = None
+                            for k_, t in enumerate(est):
+                                if k_ not in used and abs(t - g) <= 3 and (best is None or abs(t - g) < abs(est[best] - g)):
+                                    best = k_
+                            if best is not None:
+                                used.add(best)
+                                m += 1
+                        tp += m
+                        fp += len(est) - m
+                        fn += len(gt) - m
+        prec = tp / max(tp + fp, 1)
+        rec = tp / max(tp + fn, 1)
+        out = {"head_onset_f1": 2 * prec * rec / max(prec + rec, 1e-9), "head_onset_p": prec, "head_onset_r": rec}
+        out.update({"val_dense_" + k: v / max(len(val), 1) for k, v in parts_sum.items()})
+        return out
+
     def save_ckpt():
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "run_config": run_cfg, "args": vars(args), "wall_s": wall_before + time.time() - t_start,
+                    "cpu_s": cpu_before + time.process_time() - cpu_start,
                     "torch_rng": torch.get_rng_state(), "py_rng": random.getstate(),
                     "np_rng": np.random.get_state(), "hardware": hardware(device),
                     "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None}, tmp)
@@ -440,20 +523,39 @@ def main():
     logf = open(log_path, "a")
     model.train()
     t_start = time.time()
+    cpu_start = time.process_time()
+    cpu_before = ckpt.get("cpu_s", 0.0) if ckpt else 0.0
     t_log, ex_since, tok_since = time.time(), 0, 0
     it = bucketed_batches(iter(loader), args.batch_size, args.bucket_pool, args.null_prob, args.max_prefix,
                           null_rng)
     while step < args.steps:
         batch, null_mask = next(it)
         B = len(batch["ids"])
-        inp, tgt, w = build_batch(batch, null_mask, prefix_end_id, args.max_prefix, device)
+        rows = None
+        if arch == "hconv":
+            n_tok = int(round(B * args.token_frac))
+            rows = np.sort(null_rng.permutation(B)[:n_tok])
+            sub = {"targets": batch["targets"][torch.from_numpy(rows)] if n_tok else batch["targets"][:0],
+                   "prev": [batch["prev"][i] for i in rows]}
+            inp, tgt, w = (build_batch(sub, null_mask[rows], prefix_end_id, args.max_prefix, device)
+                           if n_tok else (None, None, None))
+        else:
+            inp, tgt, w = build_batch(batch, null_mask, prefix_end_id, args.max_prefix, device)
         lr = lr_at(step, args)
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            mel = logmel(batch["audio"].to(device, non_blocking=True))
-            logits = model(mel, inp, tgt, null_audio=torch.from_numpy(null_mask).to(device))
-        loss, parts = weighted_loss(logits, tgt, w, args.z_loss)
+            logits, heads = forward(batch, null_mask, inp, tgt, rows)
+        if logits is not None:
+            loss, parts = weighted_loss(logits, tgt, w, args.z_loss)
+            loss = loss * (args.token_weight if arch == "hconv" else 1.0)
+        else:
+            loss, parts = torch.zeros((), device=device), {"ce": 0.0, "z": 0.0, "acc": 0.0, "tokens": 0.0}
+        if heads is not None:
+            lab = {k: v.to(device) for k, v in batch["labels"].items()}
+            dl, dparts = H.dense_loss(heads.float(), lab, valid_frames)
+            loss = loss + dl
+            parts.update({"dense_" + k: v for k, v in dparts.items()})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip) if args.grad_clip else 0.0
@@ -465,7 +567,9 @@ def main():
             el = time.time() - t_log
             rec = {"kind": "train", "step": step, "loss": float(loss), "ce": parts["ce"], "z": parts["z"],
                    "acc": parts["acc"], "lr": lr, "grad_norm": float(gnorm), "examples_per_s": ex_since / el,
-                   "tokens_per_s": tok_since / el, "wall_s": round(wall_before + time.time() - t_start, 2)}
+                   "tokens_per_s": tok_since / el, "wall_s": round(wall_before + time.time() - t_start, 2),
+                   "cpu_s": round(cpu_before + time.process_time() - cpu_start, 1)}
+            rec.update({k: v for k, v in parts.items() if k.startswith("dense_")})
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             print("[train] step %d loss %.4f ce %.4f acc %.3f  %.2f ex/s" % (
@@ -476,8 +580,10 @@ def main():
             rec = dict(kind="eval", step=step, wall_s=round(wall_before + time.time() - t_start, 2), **evaluate())
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
-            print("[train] eval step %d val_loss %.4f val_acc %.3f null_acc %.3f" % (
-                step, rec["val_loss"], rec["val_acc"], rec["val_null_acc"]), file=sys.stderr)
+            print("[train] eval step %d val_loss %.4f val_acc %.3f null_acc %.3f%s" % (
+                step, rec["val_loss"], rec["val_acc"], rec["val_null_acc"],
+                "  head onset F1 %.3f (P %.3f R %.3f)" % (rec["head_onset_f1"], rec["head_onset_p"], rec["head_onset_r"])
+                if "head_onset_f1" in rec else ""), file=sys.stderr)
         if step % args.ckpt_every == 0:
             save_ckpt()
         if stop:
@@ -518,8 +624,15 @@ def export(model, run_cfg, ckpt, args):
         "recipe": "docs/training.md",
     }
     name = "%s-step%d" % (args.name or "tunescribe-" + run_cfg.get("size", "custom"), ckpt["step"])
-    M.save_model(model, args.export, name=name, frontend=run_cfg["frontend"], codec=run_cfg["codec"],
-                 training=training, dtype=args.export_dtype)
+    if run_cfg.get("arch") == "hconv":
+        training["arch"] = "hconv"
+        training["token_frac"] = a.get("token_frac")
+        training["cpu_time_s"] = round(ckpt.get("cpu_s", 0.0), 1)
+        H.save_hconv(model, args.export, name, run_cfg["codec"], training, dtype=args.export_dtype,
+                     decoding=json.load(open(args.decoding_json)) if args.decoding_json else None)
+    else:
+        M.save_model(model, args.export, name=name, frontend=run_cfg["frontend"], codec=run_cfg["codec"],
+                     training=training, dtype=args.export_dtype)
     print("[train] exported %s to %s" % (name, args.export), file=sys.stderr)
 
 
