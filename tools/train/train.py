@@ -246,7 +246,7 @@ def plot_curve(log_path, png_path):
         if any("val_null_acc" in r for r in ev):
             ax[1].plot([r["step"] for r in ev if "val_null_acc" in r],
                        [r["val_null_acc"] for r in ev if "val_null_acc" in r], "s--", label="no-audio accuracy")
-        for key in ("onset_f1", "onset_offset_f1"):
+        for key in ("onset_f1", "onset_offset_f1", "head_onset_f1"):
             pts = [(r["step"], r[key]) for r in ev if key in r]
             if pts:
                 ax[1].plot(*zip(*pts), "^-", label=key)
