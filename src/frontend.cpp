@@ -190,6 +190,8 @@ std::mutex& fftw_planner_mutex() {
 // Config
 
 void LogMelConfig::validate() const {
+  if (kind != "mel" && kind != "logfreq")
+    throw ConfigError("frontend: LogMelConfig.kind = \"" + kind + "\" is not \"mel\" or \"logfreq\"");
   check_range("sample_rate_hz", sample_rate_hz, 1000, 384000);
   check_range("n_fft", n_fft, 16, 65536);
   check_range("hop_length", hop_length, 1, n_fft);
@@ -206,9 +208,24 @@ void LogMelConfig::validate() const {
     throw ConfigError(os.str());
   }
   check_range("segment_frames", segment_frames, 1, 65536);
+  if (is_logfreq()) {
+    check_range("min_midi", min_midi, -48.0, 160.0);
+    check_range("bins_per_semitone", bins_per_semitone, 1, 48);
+    check_range("n_bins", n_bins, 1, 4096);
+  }
 }
 
 nlohmann::json LogMelConfig::to_json() const {
+  if (is_logfreq())
+    return nlohmann::json{{"kind", kind},
+                          {"sample_rate_hz", sample_rate_hz},
+                          {"n_fft", n_fft},
+                          {"hop_length", hop_length},
+                          {"segment_frames", segment_frames},
+                          {"min_midi", min_midi},
+                          {"bins_per_semitone", bins_per_semitone},
+                          {"n_bins", n_bins},
+                          {"log_floor", log_floor}};
   return nlohmann::json{{"sample_rate_hz", sample_rate_hz}, {"n_fft", n_fft},
                         {"hop_length", hop_length},         {"n_mels", n_mels},
                         {"f_min_hz", f_min_hz},             {"f_max_hz", f_max_hz},
@@ -219,6 +236,7 @@ LogMelConfig LogMelConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw ConfigError("frontend: LogMelConfig JSON must be an object");
   LogMelConfig c;  // missing keys keep their defaults; unknown keys are ignored
   const std::string where = "frontend: LogMelConfig.";
+  json_fields::read_string(j, "kind", where, c.kind);
   json_fields::read_int(j, "sample_rate_hz", where, c.sample_rate_hz);
   json_fields::read_int(j, "n_fft", where, c.n_fft);
   json_fields::read_int(j, "hop_length", where, c.hop_length);
@@ -227,6 +245,9 @@ LogMelConfig LogMelConfig::from_json(const nlohmann::json& j) {
   json_fields::read_number(j, "f_max_hz", where, c.f_max_hz);
   json_fields::read_number(j, "log_floor", where, c.log_floor);
   json_fields::read_int(j, "segment_frames", where, c.segment_frames);
+  json_fields::read_number(j, "min_midi", where, c.min_midi);
+  json_fields::read_int(j, "bins_per_semitone", where, c.bins_per_semitone);
+  json_fields::read_int(j, "n_bins", where, c.n_bins);
   c.validate();
   return c;
 }
@@ -244,12 +265,51 @@ struct LogMel::Impl {
   std::vector<int> band_lo, band_len, band_off;
   std::vector<float> band_w;
   float log_floor_ln = 0.0f;
+  bool logfreq = false;
+  float log_floor = 0.0f;  // logfreq: ln(max(v, log_floor))
 
-  // Log-mel of `chunk_len` samples whose first `n_avail` are `x` (zeros after),
+  // Features of `chunk_len` samples whose first `n_avail` are `x` (zeros after),
   // pad_end framing: ceil(chunk_len / hop) frames written to `out` rows.
   void compute_rows(const float* x, size_t n_avail, size_t chunk_len, int hop, int n_mels, float log_floor,
                     float* out) const;
 };
+
+namespace {
+
+// hconv.logfreq_matrix_np: [n_fft/2+1, n_bins], triangle per bin between its
+// neighbours' centre frequencies (each side at least one FFT bin wide), bins at
+// or above Nyquist zero, columns normalised to sum 1; float64, cast to float32.
+std::vector<float> logfreq_matrix(const LogMelConfig& c) {
+  const int n_fft_bins = c.n_fft / 2 + 1, n = c.n_bins, bps = c.bins_per_semitone;
+  const double sr = c.sample_rate_hz, df = sr / double(c.n_fft);
+  auto midi_hz = [](double m) { return 440.0 * std::pow(2.0, (m - 69.0) / 12.0); };
+  std::vector<double> w(size_t(n_fft_bins) * size_t(n), 0.0);
+  for (int b = 0; b < n; ++b) {
+    const double bd = double(b);
+    const double fc = midi_hz(c.min_midi + bd / bps);
+    const double lo = midi_hz(c.min_midi + (bd - 1.0) / bps);
+    const double hi = midi_hz(c.min_midi + (bd + 1.0) / bps);
+    if (fc >= sr / 2.0) continue;
+    const double lw = std::max(fc - lo, df), uw = std::max(hi - fc, df);
+    for (int k = 0; k < n_fft_bins; ++k) {
+      const double fk = double(k) * df;
+      const double up = (fk - (fc - lw)) / lw;
+      const double down = ((fc + uw) - fk) / uw;
+      w[size_t(k) * size_t(n) + size_t(b)] = std::max(0.0, std::min(up, down));
+    }
+  }
+  std::vector<float> out(w.size(), 0.0f);
+  for (int b = 0; b < n; ++b) {
+    double sum = 0.0;
+    for (int k = 0; k < n_fft_bins; ++k) sum += w[size_t(k) * size_t(n) + size_t(b)];
+    if (!(sum > 0.0)) continue;
+    for (int k = 0; k < n_fft_bins; ++k)
+      out[size_t(k) * size_t(n) + size_t(b)] = float(w[size_t(k) * size_t(n) + size_t(b)] / sum);
+  }
+  return out;
+}
+
+}  // namespace
 
 LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
   cfg_.validate();
@@ -263,8 +323,13 @@ LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl
   for (int n = 0; n < cfg_.n_fft; ++n)
     im.window[size_t(n)] = float(0.5 - 0.5 * std::cos(2.0 * M_PI * double(n) / double(cfg_.n_fft)));
 
+  const int n_bins = im.n_bins, n_mels = cfg_.n_features();
+  im.logfreq = cfg_.is_logfreq();
+  im.log_floor = float(cfg_.log_floor);
+  if (im.logfreq) {
+    mel_ = logfreq_matrix(cfg_);
+  } else {
   // Mel matrix as tf.signal.linear_to_mel_weight_matrix, in float32.
-  const int n_bins = im.n_bins, n_mels = cfg_.n_mels;
   mel_.assign(size_t(n_bins) * size_t(n_mels), 0.0f);
   const std::vector<float> lin_hz = linspace_f(0.0f, float(cfg_.sample_rate_hz) / 2.0f, n_bins);
   const std::vector<float> edges =
@@ -286,6 +351,7 @@ LogMel::LogMel(const LogMelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl
       mel_[size_t(b) * size_t(n_mels) + size_t(j)] = w;
     }
   }
+  }  // mel
   im.band_lo.assign(size_t(n_mels), 0);
   im.band_len.assign(size_t(n_mels), 0);
   im.band_off.assign(size_t(n_mels), 0);
@@ -341,12 +407,27 @@ void LogMel::Impl::compute_rows(const float* x, size_t n_avail, size_t chunk_len
     // the normal range (0, subnormal, Inf, NaN from NaN input) are rare and
     // take the exact path (NaN stays NaN as in TF's safe_log).
     int special = 0;
+    float* row = out + f * size_t(n_mels);
+    if (logfreq) {
+      // ln(max(v, log_floor)) as torch.clamp + log (NaN stays NaN, +Inf stays +Inf).
+      const float fl = this->log_floor;
+      for (int j = 0; j < n_mels; ++j) {
+        const float v = mv[j] >= fl ? mv[j] : fl;  // NaN compares false: handled below
+        const bool normal = v <= FLT_MAX && mv[j] == mv[j];
+        special += normal ? 0 : 1;
+        clamped[size_t(j)] = normal ? v : 1.0f;
+      }
+      log_normal_floats(clamped.data(), row, n_mels);
+      if (special)
+        for (int j = 0; j < n_mels; ++j)
+          if (!(mv[j] == mv[j]) || mv[j] > FLT_MAX) row[j] = std::log(mv[j]);
+      continue;
+    }
     for (int j = 0; j < n_mels; ++j) {
       const bool normal = mv[j] >= FLT_MIN && mv[j] <= FLT_MAX;
       special += normal ? 0 : 1;
       clamped[size_t(j)] = normal ? mv[j] : 1.0f;
     }
-    float* row = out + f * size_t(n_mels);
     log_normal_floats(clamped.data(), row, n_mels);
     if (special)
       for (int j = 0; j < n_mels; ++j)
@@ -357,8 +438,8 @@ void LogMel::Impl::compute_rows(const float* x, size_t n_avail, size_t chunk_len
 std::vector<float> LogMel::compute(const float* samples, size_t n, int* n_frames_out) const {
   const size_t hop = size_t(cfg_.hop_length);
   const size_t n_frames = (n + hop - 1) / hop;
-  std::vector<float> out(n_frames * size_t(cfg_.n_mels));
-  impl_->compute_rows(samples, n, n, cfg_.hop_length, cfg_.n_mels, impl_->log_floor_ln, out.data());
+  std::vector<float> out(n_frames * size_t(cfg_.n_features()));
+  impl_->compute_rows(samples, n, n, cfg_.hop_length, cfg_.n_features(), impl_->log_floor_ln, out.data());
   if (n_frames_out) *n_frames_out = int(n_frames);
   return out;
 }
@@ -387,12 +468,16 @@ MelSegment LogMel::segment_from_chunk(const float* chunk, size_t n_chunk, int k)
                       std::to_string(n_chunk) + " samples (at most " + std::to_string(seg) + ")");
   // §1.3.1: the signal is padded with 1..hop zeros to a multiple of hop; a full
   // chunk is cut at the segment's end, a short one (the signal's end) keeps its padding.
-  const size_t chunk_len = n_chunk == seg ? seg : n_chunk + (hop - n_chunk % hop);
+  // logfreq (hconv.LogFreq per segment): every frame of the segment, from its
+  // samples zero-padded to the full segment.
+  const size_t chunk_len = n_chunk == seg || cfg_.is_logfreq() ? seg : n_chunk + (hop - n_chunk % hop);
+  const int depth = cfg_.n_features();
 
   MelSegment s;
   s.n_frames = int(chunk_len / hop);  // chunk_len is a multiple of hop
-  s.data.assign(size_t(cfg_.segment_frames) * size_t(cfg_.n_mels), 0.0f);  // padding rows are 0.0 (§1.3.4)
-  impl_->compute_rows(chunk, n_chunk, chunk_len, cfg_.hop_length, cfg_.n_mels, impl_->log_floor_ln, s.data.data());
+  s.n_samples = n_chunk;
+  s.data.assign(size_t(cfg_.segment_frames) * size_t(depth), 0.0f);  // padding rows are 0.0 (§1.3.4)
+  impl_->compute_rows(chunk, n_chunk, chunk_len, cfg_.hop_length, depth, impl_->log_floor_ln, s.data.data());
   const double first_frame = double(k) * double(cfg_.segment_frames);
   s.start_exact_s = first_frame / cfg_.frames_per_second();
   // §1.3.5: the colab's float64 `t - t % 0.01` (lands 10 ms early when t is an exact multiple).

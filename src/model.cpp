@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "tunescribe/errors.h"
+#include "tunescribe/frontend.h"
 #include "tunescribe/log.h"
 
 namespace tunescribe {
@@ -157,6 +158,12 @@ struct DecLayer {
   AttnW self_attn, cross_attn;
   MlpW mlp;
 };
+// The hconv front's weights (PyTorch layouts).
+struct HconvW {
+  Tensor in_scale, in_bias;  // [n_bins]
+  Tensor conv1_w, conv1_b, conv2_w, conv2_b, down_w, down_b, heads_w, heads_b;
+  std::vector<Tensor> res_w, res_b;
+};
 
 std::once_flag g_threads_once;
 std::atomic<int> g_threads{0};
@@ -204,7 +211,11 @@ int DecoderState::max_length() const { return impl ? impl->max_len : 0; }
 // ---------------------------------------------------------------------------
 struct Model::Impl {
   ModelConfig cfg;
-  nlohmann::json raw, frontend, codec;
+  nlohmann::json raw, frontend, codec, decoding;
+  bool has_hconv = false;
+  HconvConfig hc;
+  std::vector<int> shifts;
+  HconvW hw;
   std::string dir, label, name;
   Tensor in_proj, pe, enc_norm, embed, logits_w, null_mem;
   std::vector<EncLayer> enc;
@@ -243,6 +254,48 @@ struct Model::Impl {
     }
     Tensor o = attention_core(q, k, v, bias);  // [B,H,Lq,Dh]
     return o.permute({0, 2, 1, 3}).reshape({B, Lq, HD()}).matmul(w.wo);
+  }
+
+  // hconv.HarmonicFront.forward: feats [B, T, n_bins] -> heads logits [B, 4+F, T, 88]
+  // and the key features x [B, C2, T, 88].
+  std::pair<Tensor, Tensor> front(const Tensor& feats) const {
+    const int64_t bps = hc.bins_per_semitone, width = int64_t(HconvConfig::kKeys) * bps, n = hc.n_bins;
+    const int64_t off = hc.bin_offset;
+    Tensor x = feats * hw.in_scale + hw.in_bias;
+    const int64_t mn = *std::min_element(shifts.begin(), shifts.end());
+    const int64_t mx = *std::max_element(shifts.begin(), shifts.end());
+    const int64_t lo_pad = std::max<int64_t>(0, -mn - off), hi_pad = std::max<int64_t>(0, off + mx + width - n);
+    Tensor xp = torch::constant_pad_nd(x, {lo_pad, hi_pad}, 0.0);
+    std::vector<Tensor> parts;
+    for (int s : shifts) parts.push_back(xp.narrow(2, lo_pad + off + s, width));
+    x = torch::stack(parts, 1);  // [B, H, T, 88*bps]
+    using Ints = std::vector<int64_t>;
+    const Ints one{1, 1}, zero{0, 0}, down_stride{1, bps};
+    x = torch::relu(torch::conv2d(x, hw.conv1_w, hw.conv1_b, one, one));
+    x = torch::relu(torch::conv2d(x, hw.conv2_w, hw.conv2_b, one, one));
+    x = torch::relu(torch::conv2d(x, hw.down_w, hw.down_b, down_stride, zero));
+    for (size_t i = 0; i < hw.res_w.size(); ++i) {
+      const int64_t d = int64_t(1) << i;
+      const Ints dil{d, 1};
+      x = x + torch::relu(torch::conv2d(x, hw.res_w[i], hw.res_b[i], one, dil, dil));
+    }
+    Tensor heads = torch::conv2d(x, hw.heads_w, hw.heads_b);
+    return {heads, x};
+  }
+
+  // The T5 encoder's input: [B, T, C2*88 | 4*88] (key features, sigmoid of the first 4 heads).
+  static Tensor memory(const Tensor& heads, const Tensor& x) {
+    const int64_t B = x.size(0), C = x.size(1), T = x.size(2), P = x.size(3);
+    return torch::cat({x.permute({0, 2, 1, 3}).reshape({B, T, C * P}),
+                       torch::sigmoid(heads.narrow(1, 0, 4)).permute({0, 2, 1, 3}).reshape({B, T, 4 * P})},
+                      -1);
+  }
+
+  // Features [B, T, feature depth] -> the encoder's continuous input.
+  Tensor encoder_input(const Tensor& feats) const {
+    if (!has_hconv) return feats;
+    auto hx = front(feats);
+    return memory(hx.first, hx.second);
   }
 
   Tensor encode(const Tensor& mel) const {
@@ -356,10 +409,11 @@ static void parse_config(Model::Impl& I, const nlohmann::json& cfg_json) {
                      (cfg_json.contains("model_type") ? cfg_json["model_type"].dump() : std::string("missing")) +
                      ", expected \"tunescribe-mt3\"");
   if (!cfg_json.contains("format_version") || !cfg_json["format_version"].is_number_integer() ||
-      cfg_json["format_version"].get<int64_t>() != 1)
+      (cfg_json["format_version"].get<int64_t>() != 1 && cfg_json["format_version"].get<int64_t>() != 2))
     throw ModelError(cfg_label + ": format_version is " +
                      (cfg_json.contains("format_version") ? cfg_json["format_version"].dump() : std::string("missing")) +
-                     ", this build reads format_version 1");
+                     ", this build reads format_version 1 and 2");
+  const int64_t version = cfg_json["format_version"].get<int64_t>();
   if (!cfg_json.contains("model")) throw ModelError(cfg_label + ": the \"model\" section is missing");
   I.cfg = ModelConfig::from_json(cfg_json["model"]);
   I.raw = cfg_json;
@@ -367,7 +421,28 @@ static void parse_config(Model::Impl& I, const nlohmann::json& cfg_json) {
   I.codec = cfg_json.contains("codec") ? cfg_json["codec"] : nlohmann::json::object();
   if (!I.frontend.is_object()) throw ModelError(cfg_label + ": the \"frontend\" section is not an object");
   if (!I.codec.is_object()) throw ModelError(cfg_label + ": the \"codec\" section is not an object");
-  if (I.frontend.contains("n_mels") && I.frontend["n_mels"].is_number_integer() &&
+  I.decoding = cfg_json.contains("decoding") ? cfg_json["decoding"] : nlohmann::json::object();
+  if (!I.decoding.is_object()) throw ModelError(cfg_label + ": the \"decoding\" section is not an object");
+  I.has_hconv = cfg_json.contains("hconv");
+  if (I.has_hconv) {
+    if (version < 2)
+      throw ModelError(cfg_label + ": an \"hconv\" section needs format_version 2, found " + std::to_string(version));
+    LogMelConfig fe;
+    try {
+      fe = LogMelConfig::from_json(I.frontend);
+    } catch (const ConfigError& e) {
+      throw ModelError(cfg_label + ": " + e.what());
+    }
+    if (!fe.is_logfreq())
+      throw ModelError(cfg_label + ": an hconv model needs frontend.kind \"logfreq\", found \"" + fe.kind + "\"");
+    I.hc = HconvConfig::from_json(cfg_json["hconv"], fe.n_bins, fe.bins_per_semitone);
+    I.shifts = I.hc.shifts();
+    if (I.hc.memory_depth() != I.cfg.input_depth)
+      throw ModelError(cfg_label + ": model.input_depth = " + std::to_string(I.cfg.input_depth) +
+                       " differs from the hconv memory depth (key_channels + 4) * 88 = " +
+                       std::to_string(I.hc.memory_depth()));
+  }
+  if (!I.has_hconv && I.frontend.contains("n_mels") && I.frontend["n_mels"].is_number_integer() &&
       I.frontend["n_mels"].get<int64_t>() != I.cfg.input_depth)
     throw ModelError(cfg_label + ": frontend.n_mels = " + I.frontend["n_mels"].dump() +
                      " differs from model.input_depth = " + std::to_string(I.cfg.input_depth));
@@ -437,6 +512,19 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
       throw ModelError("model: " + label + ": tensor '" + e.first + "' data size disagrees with its shape");
     W[e.first] = torch::from_blob(const_cast<float*>(it->second.data.data()), e.second, torch::kFloat).clone();
   }
+  if (I.has_hconv)
+    for (const auto& e : expected_hconv_tensors(I.hc)) {
+      auto it = tensors.find(e.first);
+      if (it == tensors.end())
+        throw ModelError("model: " + label + ": missing tensor '" + e.first + "' (expected shape " + shape_str(e.second) +
+                         ")");
+      if (it->second.shape != e.second)
+        throw ModelError("model: " + label + ": tensor '" + e.first + "' has shape " + shape_str(it->second.shape) +
+                         ", expected " + shape_str(e.second));
+      if (int64_t(it->second.data.size()) != it->second.numel())
+        throw ModelError("model: " + label + ": tensor '" + e.first + "' data size disagrees with its shape");
+      W[e.first] = torch::from_blob(const_cast<float*>(it->second.data.data()), e.second, torch::kFloat).clone();
+    }
   size_t unexpected = 0;
   for (const auto& kv : tensors)
     if (!W.count(kv.first) && kv.first != kNullMemoryTensor) ++unexpected;
@@ -494,6 +582,23 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
     I.dec.push_back(std::move(L));
   }
   I.logits_w = fold(W["target/decoder/decoder_norm/scale"], W["target/decoder/logits_dense/kernel"]);
+  if (I.has_hconv) {
+    HconvW& h = I.hw;
+    h.in_scale = W["hconv/in_scale"];
+    h.in_bias = W["hconv/in_bias"];
+    h.conv1_w = W["hconv/conv1/kernel"];
+    h.conv1_b = W["hconv/conv1/bias"];
+    h.conv2_w = W["hconv/conv2/kernel"];
+    h.conv2_b = W["hconv/conv2/bias"];
+    h.down_w = W["hconv/down/kernel"];
+    h.down_b = W["hconv/down/bias"];
+    for (int i = 0; i < I.hc.res_layers; ++i) {
+      h.res_w.push_back(W["hconv/res" + std::to_string(i) + "/kernel"]);
+      h.res_b.push_back(W["hconv/res" + std::to_string(i) + "/bias"]);
+    }
+    h.heads_w = W["hconv/heads/kernel"];
+    h.heads_b = W["hconv/heads/bias"];
+  }
 
   // Fixed sinusoidal positions, [sin | cos], denominator d/2 - 1, computed in double.
   const int half = c.d_model / 2;
@@ -513,6 +618,10 @@ const ModelConfig& Model::config() const { return impl_->cfg; }
 const nlohmann::json& Model::raw_config() const { return impl_->raw; }
 const nlohmann::json& Model::frontend_json() const { return impl_->frontend; }
 const nlohmann::json& Model::codec_json() const { return impl_->codec; }
+const nlohmann::json& Model::decoding_json() const { return impl_->decoding; }
+bool Model::has_heads() const { return impl_->has_hconv; }
+const HconvConfig& Model::hconv_config() const { return impl_->hc; }
+int Model::feature_depth() const { return impl_->has_hconv ? impl_->hc.n_bins : impl_->cfg.input_depth; }
 std::string Model::name() const { return impl_->name; }
 const std::string& Model::dir() const { return impl_->dir; }
 bool Model::has_null_memory() const { return impl_->null_mem.defined(); }
@@ -546,6 +655,7 @@ void run_chunks(int n, int workers, F fn) {
 
 EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers) const {
   const ModelConfig& c = impl_->cfg;
+  const int depth = feature_depth();
   if (batch < 1) throw InputError("model: encode: batch = " + std::to_string(batch) + " must be >= 1");
   if (frames < 1 || frames > c.max_positions)
     throw InputError("model: encode: frames = " + std::to_string(frames) + " is not within [1, " +
@@ -558,19 +668,67 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers
   if (workers > 1 && batch > 1) {
     const int n = std::min(workers, batch);
     std::vector<Tensor> parts(static_cast<size_t>(n));
-    const size_t item = size_t(frames) * c.input_depth;
+    const size_t item = size_t(frames) * depth;
     run_chunks(batch, n, [&](int w, int b0, int b1) {
       t_in_worker = true;
       c10::InferenceMode g;
-      Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, c.input_depth}, torch::kFloat);
-      parts[size_t(w)] = impl_->encode(x);
+      Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, depth}, torch::kFloat);
+      parts[size_t(w)] = impl_->encode(impl_->encoder_input(x));
     });
     out.impl->x = torch::cat(parts, 0);
     return out;
   }
-  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, c.input_depth}, torch::kFloat);
-  out.impl->x = impl_->encode(x);
+  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, depth}, torch::kFloat);
+  out.impl->x = impl_->encode(impl_->encoder_input(x));
   return out;
+}
+
+namespace {
+void check_front_args(const Model::Impl& I, int batch, int frames, const char* what) {
+  if (!I.has_hconv)
+    throw ModelError("model: " + I.label + ": " + what + ": this model has no hconv front (no \"hconv\" section)");
+  if (batch < 1) throw InputError(std::string("model: ") + what + ": batch = " + std::to_string(batch) + " must be >= 1");
+  if (frames < 1 || frames > 65536)
+    throw InputError(std::string("model: ") + what + ": frames = " + std::to_string(frames) +
+                     " is not within [1, 65536]");
+}
+
+std::vector<float> to_floats(const Tensor& t) {
+  Tensor c = t.contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+}  // namespace
+
+std::vector<float> Model::front_heads(const float* features, int batch, int frames, int workers) const {
+  check_front_args(*impl_, batch, frames, "front_heads");
+  c10::InferenceMode guard;
+  ScopedTime t(impl_->prof(&DecodeProfile::encoder_s));
+  const int depth = feature_depth();
+  auto heads_of = [&](int b0, int b1) {
+    Tensor x = torch::from_blob(const_cast<float*>(features) + size_t(b0) * frames * depth, {b1 - b0, frames, depth},
+                                torch::kFloat);
+    Tensor h = impl_->front(x).first;
+    return torch::cat({torch::sigmoid(h.narrow(1, 0, 4)), h.narrow(1, 4, h.size(1) - 4)}, 1).contiguous();
+  };
+  if (workers <= 0) workers = model_workers();
+  if (workers > 1 && batch > 1) {
+    const int n = std::min(workers, batch);
+    std::vector<Tensor> parts(static_cast<size_t>(n));
+    run_chunks(batch, n, [&](int w, int b0, int b1) {
+      t_in_worker = true;
+      c10::InferenceMode g;
+      parts[size_t(w)] = heads_of(b0, b1);
+    });
+    return to_floats(torch::cat(parts, 0));
+  }
+  return to_floats(heads_of(0, batch));
+}
+
+std::vector<float> Model::front_memory(const float* features, int batch, int frames) const {
+  check_front_args(*impl_, batch, frames, "front_memory");
+  c10::InferenceMode guard;
+  Tensor x = torch::from_blob(const_cast<float*>(features), {batch, frames, feature_depth()}, torch::kFloat);
+  return to_floats(impl_->encoder_input(x));
 }
 
 EncoderOutput Model::null_memory(int batch) const {

@@ -77,6 +77,88 @@ int64_t ModelConfig::num_parameters() const {
   return n;
 }
 
+// ---------------------------------------------------------------------------
+// HconvConfig
+
+std::vector<int> HconvConfig::shifts() const {
+  std::vector<int> out;
+  for (double h : harmonics) out.push_back(int(std::nearbyint(12.0 * bins_per_semitone * std::log2(h))));
+  return out;
+}
+
+void HconvConfig::validate() const {
+  const std::string where = "model: config.json: hconv.";
+  if (harmonics.empty() || harmonics.size() > 64)
+    throw ConfigError(where + "harmonics has " + std::to_string(harmonics.size()) + " entries, expected 1 to 64");
+  for (double h : harmonics)
+    if (!std::isfinite(h) || !(h > 0.0) || h > 64.0)
+      throw ConfigError(where + "harmonics: " + std::to_string(h) + " is not within (0, 64]");
+  auto range = [&](const char* field, int v, int lo, int hi) {
+    if (v < lo || v > hi)
+      throw ConfigError(where + field + " = " + std::to_string(v) + " is not within [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "]");
+  };
+  range("conv_channels", conv_channels, 1, 1024);
+  range("key_channels", key_channels, 1, 1024);
+  range("res_layers", res_layers, 0, 16);
+  range("num_families", num_families, 1, 16);
+  range("bin_offset", bin_offset, -4096, 4096);
+  if (n_bins < 1 || n_bins > 4096)
+    throw ConfigError("model: config.json: frontend.n_bins = " + std::to_string(n_bins) + " is not within [1, 4096]");
+  if (bins_per_semitone < 1 || bins_per_semitone > 48)
+    throw ConfigError("model: config.json: frontend.bins_per_semitone = " + std::to_string(bins_per_semitone) +
+                      " is not within [1, 48]");
+}
+
+nlohmann::json HconvConfig::to_json() const {
+  return {{"harmonics", harmonics},         {"conv_channels", conv_channels}, {"key_channels", key_channels},
+          {"res_layers", res_layers},       {"num_families", num_families},   {"bin_offset", bin_offset}};
+}
+
+HconvConfig HconvConfig::from_json(const nlohmann::json& j, int n_bins, int bins_per_semitone) {
+  if (!j.is_object()) throw ConfigError("model: config.json: the \"hconv\" section is not an object");
+  HconvConfig c;
+  const std::string where = "model: config.json: hconv.";
+  if (j.contains("harmonics")) {
+    const auto& h = j["harmonics"];
+    if (!h.is_array()) throw ConfigError(where + "harmonics is not an array of numbers");
+    c.harmonics.clear();
+    for (const auto& v : h) {
+      if (!v.is_number()) throw ConfigError(where + "harmonics holds " + v.dump() + ", not a number");
+      c.harmonics.push_back(v.get<double>());
+    }
+  }
+  json_fields::read_int(j, "conv_channels", where, c.conv_channels);
+  json_fields::read_int(j, "key_channels", where, c.key_channels);
+  json_fields::read_int(j, "res_layers", where, c.res_layers);
+  json_fields::read_int(j, "num_families", where, c.num_families);
+  json_fields::read_int(j, "bin_offset", where, c.bin_offset);
+  c.n_bins = n_bins;
+  c.bins_per_semitone = bins_per_semitone;
+  c.validate();
+  return c;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_hconv_tensors(const HconvConfig& c) {
+  const int64_t n = c.n_bins, H = int64_t(c.harmonics.size()), c1 = c.conv_channels, c2 = c.key_channels;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  auto conv = [&](const std::string& name, std::vector<int64_t> kernel) {
+    const int64_t o = kernel[0];
+    out.emplace_back("hconv/" + name + "/kernel", std::move(kernel));
+    out.emplace_back("hconv/" + name + "/bias", std::vector<int64_t>{o});
+  };
+  out.emplace_back("hconv/in_scale", std::vector<int64_t>{n});
+  out.emplace_back("hconv/in_bias", std::vector<int64_t>{n});
+  conv("conv1", {c1, H, 3, 3});
+  conv("conv2", {c1, c1, 3, 3});
+  conv("down", {c2, c1, 1, c.bins_per_semitone});
+  for (int i = 0; i < c.res_layers; ++i) conv("res" + std::to_string(i), {c2, c2, 3, 3});
+  conv("heads", {int64_t(c.num_heads()), c2, 1, 1});
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const ModelConfig& c) {
   const int64_t d = c.d_model, hd = int64_t(c.num_heads) * c.head_dim, m = c.mlp_dim, v = c.vocab_size;
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;

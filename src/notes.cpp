@@ -102,6 +102,7 @@ nlohmann::json notes_to_json(const NoteSequence& seq) {
                    {"program", n.program},
                    {"is_drum", n.is_drum},
                    {"instrument", gm_program_name(n.program, n.is_drum)}});
+    if (n.has_confidence()) arr.back()["confidence"] = double(n.confidence);
   }
   return {{"notes", arr}, {"duration_s", seq.end_time()}};
 }
@@ -129,6 +130,11 @@ NoteSequence notes_from_json(const nlohmann::json& j, const std::string& what) {
       n.velocity = e.value("velocity", 100);
       n.program = e.value("program", 0);
       n.is_drum = e.value("is_drum", false);
+      if (e.contains("confidence") && e["confidence"].is_number()) {
+        const double c = e["confidence"].get<double>();
+        if (!(c >= 0.0 && c <= 1.0)) fail("confidence out of 0..1");
+        n.confidence = float(c);
+      }
     } catch (const nlohmann::json::exception& ex) {
       fail(std::string("bad field type: ") + ex.what());
     }

@@ -1,6 +1,7 @@
 // The engine: audio → log-mel segments → encoder → batched greedy decoding →
-// one codec decoding state across segments → notes. No libtorch here: the
-// model is used through model.h.
+// one codec decoding state across segments → notes ("tokens"), or audio →
+// log-frequency segments → hconv front heads → frames decoder → notes
+// ("frames"). No libtorch here: the model is used through model.h.
 #include "tunescribe/transcriber.h"
 
 #include <algorithm>
@@ -29,6 +30,9 @@ void TranscriberConfig::validate() const {
   if (max_decode_steps < 1 || max_decode_steps > 4096)
     throw ConfigError("transcriber: max_decode_steps = " + std::to_string(max_decode_steps) +
                       " is not within [1, 4096]");
+  if (decoder != "auto" && decoder != "tokens" && decoder != "frames")
+    throw ConfigError("transcriber: decoder = \"" + decoder + "\" is not one of auto, tokens, frames");
+  frames.apply(FramesDecoderConfig{}).validate();  // each value set is in range
 }
 
 struct Transcriber::Impl {
@@ -40,12 +44,24 @@ struct Transcriber::Impl {
   std::unique_ptr<Codec> codec;
   TranscribeProfile* profile = nullptr;
   SegmentObserver observer;
+  bool use_frames = false;  // decoding path: frames decoder on the hconv heads
+  FramesDecoderConfig frames_cfg;
 
   // Fills the next segment in time order; false when there is none.
   using SegmentSource = std::function<bool(MelSegment&)>;
+  // Reads up to batch_size segments: their features into `batch` (grown as
+  // needed), the segments (data released) into `segs`.
+  void next_batch(const SegmentSource& next, std::vector<MelSegment>& segs, std::vector<float>& batch) const;
   // Batches segments through encoder + greedy decoding into one NoteDecoder.
   NoteSequence run(const SegmentSource& next, const std::function<int()>& total_segments,
                    const ProgressFn& progress);
+  // Batches segments through the hconv front into one FramesDecoder.
+  NoteSequence run_frames(const SegmentSource& next, const std::function<int()>& total_segments,
+                          const ProgressFn& progress);
+  NoteSequence dispatch(const SegmentSource& next, const std::function<int()>& total_segments,
+                        const ProgressFn& progress) {
+    return use_frames ? run_frames(next, total_segments, progress) : run(next, total_segments, progress);
+  }
 };
 
 namespace {
@@ -96,9 +112,40 @@ Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<
     throw ModelError("model: " + dir + "/config.json: " + e.what());
   }
   const ModelConfig& mc = impl_->model->config();
-  if (mc.input_depth != impl_->mel_cfg.n_mels)
+  if (impl_->model->has_heads()) {
+    if (impl_->model->feature_depth() != impl_->mel_cfg.n_features())
+      throw ModelError("model: " + dir + "/config.json: the hconv front takes " +
+                       std::to_string(impl_->model->feature_depth()) + " bins, the front end gives " +
+                       std::to_string(impl_->mel_cfg.n_features()));
+  } else if (mc.input_depth != impl_->mel_cfg.n_features()) {
     throw ModelError("model: " + dir + "/config.json: model.input_depth = " + std::to_string(mc.input_depth) +
-                     " does not match frontend.n_mels = " + std::to_string(impl_->mel_cfg.n_mels));
+                     " does not match frontend." + (impl_->mel_cfg.is_logfreq() ? "n_bins = " : "n_mels = ") +
+                     std::to_string(impl_->mel_cfg.n_features()));
+  }
+  // Decoding path and frames decoder settings: the model's "decoding" section, then the caller's.
+  const nlohmann::json& dj = impl_->model->decoding_json();
+  std::string model_default = "tokens";
+  if (impl_->model->has_heads() && dj.contains("default")) {
+    if (!dj["default"].is_string() || (dj["default"] != "tokens" && dj["default"] != "frames"))
+      throw ModelError("model: " + dir + "/config.json: decoding.default is " + dj["default"].dump() +
+                       ", expected \"tokens\" or \"frames\"");
+    model_default = dj["default"].get<std::string>();
+  }
+  const std::string path = cfg.decoder == "auto" ? model_default : cfg.decoder;
+  if (path == "frames" && !impl_->model->has_heads())
+    throw ConfigError("transcriber: decoder \"frames\" needs a model with dense heads (an hconv model); " +
+                      (impl_->model->name().empty() ? dir : impl_->model->name()) +
+                      " has none: use the tokens decoder");
+  impl_->use_frames = path == "frames";
+  if (impl_->model->has_heads()) {
+    try {
+      impl_->frames_cfg = FramesDecoderConfig::from_json(dj);
+    } catch (const ConfigError& e) {
+      throw ModelError("model: " + dir + "/config.json: " + e.what());
+    }
+  }
+  impl_->frames_cfg = cfg.frames.apply(impl_->frames_cfg);
+  impl_->frames_cfg.validate();
   impl_->codec = std::make_unique<Codec>(impl_->codec_cfg);
   if (impl_->codec->embedding_rows() != mc.vocab_size)
     throw ModelError("model: " + dir + "/config.json: model.vocab_size = " + std::to_string(mc.vocab_size) +
@@ -109,13 +156,15 @@ Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<
   impl_->logmel = std::make_unique<LogMel>(impl_->mel_cfg);
   log_info("model", "loaded " + impl_->model->name() + " from " + dir + " (" +
                         std::to_string(mc.num_parameters()) + " parameters, " + std::to_string(cfg.n_threads) +
-                        " threads)");
+                        " threads" + (impl_->model->has_heads() ? ", " + path + " decoder" : std::string()) + ")");
 }
 
 Transcriber::~Transcriber() = default;
 
 int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 std::string Transcriber::model_name() const { return impl_->model->name(); }
+std::string Transcriber::decoder() const { return impl_->use_frames ? "frames" : "tokens"; }
+const FramesDecoderConfig& Transcriber::frames_config() const { return impl_->frames_cfg; }
 void Transcriber::set_profile(TranscribeProfile* profile) { impl_->profile = profile; }
 void Transcriber::set_segment_observer(SegmentObserver observer) { impl_->observer = std::move(observer); }
 
@@ -134,10 +183,70 @@ void clip_to_duration(NoteSequence& seq, double dur) {
 }
 }  // namespace
 
+void Transcriber::Impl::next_batch(const SegmentSource& next, std::vector<MelSegment>& segs,
+                                   std::vector<float>& batch) const {
+  const size_t seg_floats = static_cast<size_t>(mel_cfg.segment_frames) * static_cast<size_t>(mel_cfg.n_features());
+  segs.clear();
+  segs.reserve(static_cast<size_t>(cfg.batch_size));
+  while (static_cast<int>(segs.size()) < cfg.batch_size) {
+    MelSegment s;
+    if (!next(s)) break;
+    if (batch.size() < (segs.size() + 1) * seg_floats) batch.resize((segs.size() + 1) * seg_floats);
+    std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<std::ptrdiff_t>(segs.size() * seg_floats));
+    s.data.clear();
+    s.data.shrink_to_fit();
+    segs.push_back(std::move(s));
+  }
+}
+
+NoteSequence Transcriber::Impl::run_frames(const SegmentSource& next, const std::function<int()>& total_segments,
+                                           const ProgressFn& progress) {
+  const int frames = mel_cfg.segment_frames;
+  const size_t seg_floats = static_cast<size_t>(frames) * static_cast<size_t>(mel_cfg.n_features());
+  const HconvConfig& hc = model->hconv_config();
+  const size_t head_floats = static_cast<size_t>(hc.num_heads()) * static_cast<size_t>(frames) * HconvConfig::kKeys;
+  const FrameGeometry geo = FrameGeometry::from_frontend(mel_cfg);
+  FramesDecoder decoder(frames_cfg, geo, hc.num_families);
+  TranscribeProfile* prof = profile;
+  StageTimer timer(prof);
+  std::vector<float> batch;
+  std::vector<MelSegment> segs;
+  const std::vector<int> no_ids;
+  int done = 0;
+  for (;;) {
+    next_batch(next, segs, batch);
+    if (segs.empty()) break;
+    const int nb = static_cast<int>(segs.size());
+    if (prof) timer.lap(prof->frontend_s, prof->frontend_cpu_s);
+    const std::vector<float> heads = model->front_heads(batch.data(), nb, frames);
+    if (prof) timer.lap(prof->encoder_s, prof->encoder_cpu_s);
+    if (observer)
+      for (int i = 0; i < nb; ++i)
+        observer(done + i, segs[static_cast<size_t>(i)].start_exact_s,
+                 batch.data() + static_cast<size_t>(i) * seg_floats, seg_floats, no_ids);
+    for (int i = 0; i < nb; ++i) {
+      const MelSegment& s = segs[static_cast<size_t>(i)];
+      decoder.add_segment(heads.data() + static_cast<size_t>(i) * head_floats, s.start_exact_s,
+                          geo.real_frames(s.n_samples));
+    }
+    done += nb;
+    if (prof) {
+      timer.lap(prof->decoder_s, prof->decoder_cpu_s);
+      prof->segments += nb;
+    }
+    if (progress) progress(done, std::max(done, total_segments()));
+    if (prof) timer.reset();
+  }
+  NoteSequence seq;
+  seq.notes = decoder.finish();
+  if (prof) timer.lap(prof->decoder_s, prof->decoder_cpu_s);
+  return seq;
+}
+
 NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::function<int()>& total_segments,
                                     const ProgressFn& progress) {
   const int frames = mel_cfg.segment_frames;
-  const int depth = mel_cfg.n_mels;
+  const int depth = mel_cfg.n_features();
   const size_t seg_floats = static_cast<size_t>(frames) * depth;
   const int max_steps = std::min(cfg.max_decode_steps, model->config().max_positions - 1);
   NoteDecoder decoder(*codec);
@@ -149,18 +258,9 @@ NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::functi
   TranscribeProfile* prof = profile;
   StageTimer timer(prof);
   std::vector<float> batch;  // grows to the largest batch actually seen (short files: their segments only)
+  std::vector<MelSegment> segs;
   for (;;) {
-    std::vector<MelSegment> segs;
-    segs.reserve(static_cast<size_t>(cfg.batch_size));
-    while (static_cast<int>(segs.size()) < cfg.batch_size) {
-      MelSegment s;
-      if (!next(s)) break;
-      if (batch.size() < (segs.size() + 1) * seg_floats) batch.resize((segs.size() + 1) * seg_floats);
-      std::copy(s.data.begin(), s.data.end(), batch.begin() + static_cast<std::ptrdiff_t>(segs.size() * seg_floats));
-      s.data.clear();
-      s.data.shrink_to_fit();
-      segs.push_back(std::move(s));
-    }
+    next_batch(next, segs, batch);
     if (segs.empty()) break;
     const int nb = static_cast<int>(segs.size());
     if (prof) timer.lap(prof->frontend_s, prof->frontend_cpu_s);
@@ -208,7 +308,7 @@ NoteSequence Transcriber::transcribe(const Audio& audio, const ProgressFn& progr
     s = mel.segment(audio.samples.data(), audio.samples.size(), k++);
     return true;
   };
-  NoteSequence seq = impl_->run(next, [&]() { return n_seg; }, progress);
+  NoteSequence seq = impl_->dispatch(next, [&]() { return n_seg; }, progress);
   clip_to_duration(seq, audio.duration_s());
   return seq;
 }
@@ -239,7 +339,7 @@ NoteSequence Transcriber::transcribe(AudioStream& stream, const ProgressFn& prog
     return true;
   };
   const long long start = stream.samples_read();
-  NoteSequence seq = impl_->run(next, [&]() { return ended ? k : std::max(estimate, k); }, progress);
+  NoteSequence seq = impl_->dispatch(next, [&]() { return ended ? k : std::max(estimate, k); }, progress);
   clip_to_duration(seq, double(stream.samples_read() - start) / double(stream.rate_hz()));
   return seq;
 }

@@ -1,12 +1,15 @@
 // End-to-end tests of the tunescribe executable (exit codes, outputs, batches).
 #include <gtest/gtest.h>
+#include <sndfile.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "test_util.h"
+#include "tunescribe/fileutil.h"
 #include "tunescribe/midi.h"
 
 namespace fs = std::filesystem;
@@ -230,5 +233,103 @@ TEST(CliAudio, CorruptAudioFailsAloneAndBadModelIsExit3) {
   EXPECT_EQ(m.exit_code, 3) << m.err;
   EXPECT_NE(m.err.find("model.safetensors"), std::string::npos) << m.err;
   EXPECT_FALSE(fs::exists(dir + "/out2/good.json"));
+  fs::remove_all(dir);
+}
+
+// The hconv model family (tests/data/hconv): both decoding paths from the command
+// line, the frames decoder's flags, and their validation.
+namespace {
+std::string hconv_model() { return tunescribe::test::data_dir() + "/hconv/model"; }
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+}  // namespace
+
+TEST(CliHconv, BothDecodersWriteOutputsAndFramesFlagsApply) {
+  std::string dir = tunescribe::test::temp_dir("cli_hconv");
+  std::vector<float> x(24000);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = double(i) / 16000.0;
+    x[i] = float(0.3 * std::sin(2 * M_PI * 220.0 * t) + 0.2 * std::sin(2 * M_PI * 659.26 * t));
+  }
+  const std::string wav =
+      tunescribe::test::write_audio_file(dir + "/tones.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, x);
+  auto run = [&](const std::string& out, const std::string& flags) {
+    return run_command(q(tunescribe_bin()) + " transcribe " + q(wav) + " -o " + q(dir + "/" + out) + " --model " +
+                       q(hconv_model()) + " --format json,mid,abc " + flags);
+  };
+  for (const std::string decoder : {"frames", "tokens", "auto"}) {
+    auto r = run(decoder, "--decoder " + decoder);
+    ASSERT_EQ(r.exit_code, 0) << decoder << ": " << r.err;
+    EXPECT_TRUE(fs::exists(dir + "/" + decoder + "/tones.mid"));
+    EXPECT_TRUE(fs::exists(dir + "/" + decoder + "/tones.abc"));
+    const auto j = read_json_file(dir + "/" + decoder + "/tones.json");
+    ASSERT_TRUE(j["notes"].is_array());
+    for (const auto& n : j["notes"]) {
+      EXPECT_EQ(n.contains("confidence"), decoder != "tokens") << n.dump();
+      if (n.contains("confidence")) {
+        EXPECT_GE(n["confidence"].get<double>(), 0.0);
+        EXPECT_LE(n["confidence"].get<double>(), 1.0);
+      }
+      EXPECT_LE(n["offset_s"].get<double>(), 1.5 + 1e-9);
+    }
+    if (decoder == "frames") EXPECT_FALSE(j["notes"].empty()) << "the tiny model's biased heads fire";
+  }
+  // auto = the model's default, frames: the same bytes.
+  EXPECT_EQ(tunescribe::read_file_text(dir + "/auto/tones.json"), tunescribe::read_file_text(dir + "/frames/tones.json"));
+  const size_t n_default = read_json_file(dir + "/frames/tones.json")["notes"].size();
+  // Each knob changes the output in the expected direction.
+  ASSERT_EQ(run("hi", "--onset-threshold 0.99").exit_code, 0);
+  EXPECT_LT(read_json_file(dir + "/hi/tones.json")["notes"].size(), n_default);
+  ASSERT_EQ(run("long", "--min-note-ms 100").exit_code, 0);
+  const auto lj = read_json_file(dir + "/long/tones.json");
+  EXPECT_LT(lj["notes"].size(), n_default);
+  for (const auto& n : lj["notes"])
+    EXPECT_GE(n["offset_s"].get<double>() - n["onset_s"].get<double>(), 0.1 - 1e-9) << n.dump();
+  ASSERT_EQ(run("band", "--min-freq 200 --max-freq 1000").exit_code, 0);
+  const auto bj = read_json_file(dir + "/band/tones.json");
+  EXPECT_LT(bj["notes"].size(), n_default);
+  for (const auto& n : bj["notes"]) {
+    EXPECT_GE(n["pitch"].get<int>(), 55);  // 196 Hz < 200 Hz <= G#3 207.7 Hz
+    EXPECT_LE(n["pitch"].get<int>(), 83);  // B5 987.8 Hz <= 1000 Hz < C6
+  }
+  auto total_s = [](const nlohmann::json& j) {
+    double s = 0;
+    for (const auto& n : j["notes"]) s += n["offset_s"].get<double>() - n["onset_s"].get<double>();
+    return s;
+  };
+  ASSERT_EQ(run("hiframe", "--frame-threshold 0.95").exit_code, 0);  // above the biased frame head: shorter notes
+  EXPECT_LT(total_s(read_json_file(dir + "/hiframe/tones.json")), 0.5 * total_s(read_json_file(dir + "/frames/tones.json")));
+  fs::remove_all(dir);
+}
+
+TEST(CliHconv, BadDecoderFlagsAreRejectedWithOneLine) {
+  std::string dir = tunescribe::test::temp_dir("cli_hconv_bad");
+  const std::string wav = tunescribe::test::write_audio_file(dir + "/s.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000,
+                                                             1, std::vector<float>(4000, 0.0f));
+  auto run = [&](const std::string& flags, const std::string& model) {
+    return run_command(q(tunescribe_bin()) + " transcribe " + q(wav) + " -o " + q(dir + "/out") + " --model " +
+                       q(model) + " " + flags);
+  };
+  for (const std::string flags : {"--onset-threshold 1.5", "--frame-threshold -0.2", "--min-note-ms -5",
+                                  "--min-note-ms abc", "--decoder beam", "--min-freq -1"}) {
+    auto r = run(flags, hconv_model());
+    EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.err;
+    EXPECT_FALSE(r.err.empty()) << flags;
+  }
+  auto r = run("--min-freq 500 --max-freq 100", hconv_model());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("min_freq_hz = 500 is above max_freq_hz = 100"), std::string::npos) << r.err;
+  const std::string tiny = std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny";
+  r = run("--decoder frames", tiny);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("error: transcriber: decoder \"frames\" needs a model with dense heads"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/out/s.json"));
+  auto help = run_command(q(tunescribe_bin()) + " transcribe --help");
+  for (const char* s : {"--decoder", "--onset-threshold", "--frame-threshold", "--min-note-ms", "--min-freq",
+                        "--max-freq", "milliseconds", "Hz"})
+    EXPECT_NE(help.out.find(s), std::string::npos) << s;
   fs::remove_all(dir);
 }

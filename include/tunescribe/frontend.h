@@ -1,4 +1,4 @@
-// frontend.h — the MT3 log-mel spectrogram (FFTW).
+// frontend.h — the MT3 log-mel spectrogram and the hconv log-frequency spectrogram (FFTW).
 //
 // What it does: exactly the front end of ../shared/specs/mt3.md §1: periodic
 // Hann window of n_fft samples, hop `hop_length`, no centering, end zero-padded,
@@ -6,6 +6,12 @@
 // DC row zero), natural log with values <= 0 replaced by log_floor. Audio is
 // cut into segments of `segment_frames` frames and each segment's log-mel is
 // computed on its own samples only (§1.3).
+// kind "logfreq" (the hconv models, tools/train/hconv.py LogFreq): the same
+// STFT, segmenting and streaming, but a triangular filterbank with
+// bins_per_semitone bins per semitone from MIDI min_midi up (each side at least
+// one FFT bin wide, columns normalised to sum 1, built in double and cast to
+// float, hconv.logfreq_matrix_np) and ln(max(v, log_floor)); a segment's
+// frames are all computed, the samples past the signal's end being zeros.
 // What it does not: read files or resample (audio.h), run the model.
 // Units: Hz, samples, frames (one frame = hop_length samples).
 // Numerics: float32 like MT3 (fftwf r2c with an FFTW_ESTIMATE plan, so the
@@ -25,6 +31,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -32,6 +39,7 @@
 namespace tunescribe {
 
 struct LogMelConfig {
+  std::string kind = "mel";    // "mel" (MT3 log-mel) or "logfreq" (hconv log-frequency)
   int sample_rate_hz = 16000;
   int n_fft = 2048;            // window and FFT length, samples
   int hop_length = 128;        // samples
@@ -40,7 +48,13 @@ struct LogMelConfig {
   double f_max_hz = 7600.0;
   double log_floor = 1e-5;     // values <= 0 are replaced by this before ln
   int segment_frames = 256;    // frames per model input segment (256 or 512)
+  // kind "logfreq" only (ignored, and not written by to_json, for "mel"):
+  double min_midi = 20.0;      // MIDI pitch of bin 0's centre
+  int bins_per_semitone = 3;
+  int n_bins = 300;            // filterbank columns (features per frame)
 
+  bool is_logfreq() const { return kind == "logfreq"; }
+  int n_features() const { return is_logfreq() ? n_bins : n_mels; }  // values per frame
   double frames_per_second() const { return double(sample_rate_hz) / hop_length; }
   int segment_samples() const { return segment_frames * hop_length; }
   void validate() const;  // throws ConfigError naming field, value and range
@@ -48,10 +62,12 @@ struct LogMelConfig {
   static LogMelConfig from_json(const nlohmann::json& j);  // missing keys keep defaults
 };
 
-// One model input: `n_frames` valid rows, padded with 0.0 rows to segment_frames.
+// One model input: `n_frames` computed rows, padded with 0.0 rows to segment_frames
+// (mel); logfreq segments have every row computed (n_frames = segment_frames).
 struct MelSegment {
-  std::vector<float> data;  // [segment_frames, n_mels] row-major
-  int n_frames = 0;         // valid frames (the rest are zero padding)
+  std::vector<float> data;  // [segment_frames, n_features] row-major
+  int n_frames = 0;         // computed frames (the rest are zero padding)
+  size_t n_samples = 0;     // samples of the signal inside this segment (< segment_samples: the last one)
   double start_s = 0.0;     // segment start, rounded down to 10 ms (§1.3.5)
   double start_exact_s = 0.0;  // first frame time (frame index / frames_per_second)
 };
@@ -68,10 +84,10 @@ class LogMel {
   LogMel& operator=(const LogMel&) = delete;
 
   const LogMelConfig& config() const { return cfg_; }
-  // Mel filterbank [n_fft/2+1, n_mels] row-major.
+  // Filterbank [n_fft/2+1, n_features] row-major (mel or log-frequency).
   const std::vector<float>& mel_matrix() const { return mel_; }
 
-  // Log-mel of a whole signal: ceil(N / hop) frames, [frames, n_mels] row-major.
+  // Features of a whole signal: ceil(N / hop) frames, [frames, n_features] row-major.
   std::vector<float> compute(const float* samples, size_t n, int* n_frames_out) const;
 
   // Number of segments for a signal of n samples (after the §1.3 end padding).

@@ -9,15 +9,24 @@
 // Decoding (§4.1): greedy argmax with a self-attention KV cache per layer and
 // cross-attention keys/values computed once, batched across segments; finished
 // items are dropped from the batch. A step-wise API serves samplers.
+// hconv models (config.json format_version 2 with an "hconv" section,
+// tools/train/hconv.py): a harmonic conv front (per-bin affine, harmonic stack,
+// conv 3x3 x2, down conv to one row per key, dilated residual convs, 1x1 heads)
+// turns log-frequency features [batch, frames, n_bins] into dense per-key heads
+// (onset, frame, offset, velocity, instrument-family logits) and the memory
+// features the T5 encoder reads (input_depth = key_channels*88 + 4*88);
+// encode() then takes the log-frequency features. front_heads() runs the front only.
 // What it does not: compute log-mels (frontend.h) or turn tokens into notes (codec).
 // Units: mel input is [batch, frames, input_depth] row-major float32 log-mel;
 // token ids are model ids (0 = PAD/BOS, 1 = EOS, 2 = UNK).
 // Thread-safety: a loaded Model is immutable; encode/decode may run from several
 // threads at once (each call owns its tensors). set_model_threads is process-wide.
-// config.json: {"model_type": "tunescribe-mt3", "format_version": 1, "name",
-//   "frontend": {...}, "codec": {...} (read by their own components; raw JSON here),
-//   "model": {ModelConfig fields, all required}, "training": {free-form provenance}}.
-// model.safetensors: F32/F16/BF16 tensors named as in expected_tensors(), plus the
+// config.json: {"model_type": "tunescribe-mt3", "format_version": 1 (2 with "hconv"), "name",
+//   "frontend": {...}, "codec": {...}, "decoding": {...} (read by their own components; raw JSON here),
+//   "hconv": {HconvConfig fields} (optional), "model": {ModelConfig fields, all required},
+//   "training": {free-form provenance}}.
+// model.safetensors: F32/F16/BF16 tensors named as in expected_tensors() (and
+// expected_hconv_tensors() for hconv models, PyTorch layouts), plus the
 // optional "target/decoder/null_memory" [1, d_model]. Extra tensors are ignored (warning).
 // This header does not include libtorch.
 #pragma once
@@ -52,6 +61,32 @@ struct ModelConfig {
   static ModelConfig from_json(const nlohmann::json& j);
   int64_t num_parameters() const;  // without null_memory
 };
+
+// The "hconv" section of config.json (+ n_bins and bins_per_semitone from "frontend").
+struct HconvConfig {
+  static constexpr int kKeys = 88;   // one row per piano key, MIDI 21..108
+  static constexpr int kMinPitch = 21;
+  std::vector<double> harmonics{0.5, 1, 2, 3, 4, 5, 6, 7, 8};
+  int conv_channels = 16;   // C1: conv1/conv2 output channels
+  int key_channels = 32;    // C2: channels per key after the down conv
+  int res_layers = 3;       // residual convs, time dilation 2^i
+  int num_families = 16;    // GM instrument-family logits (program / 8)
+  int bin_offset = 2;       // input bin of key 0's first bin (before the harmonic shift)
+  int n_bins = 300;         // frontend.n_bins
+  int bins_per_semitone = 3;  // frontend.bins_per_semitone
+
+  int num_heads() const { return 4 + num_families; }
+  int memory_depth() const { return (key_channels + 4) * kKeys; }
+  // Bin shift of every harmonic: round(12 * bps * log2(h)), ties to even like Python's round.
+  std::vector<int> shifts() const;
+  void validate() const;  // throws ConfigError naming field, value and range
+  nlohmann::json to_json() const;  // the "hconv" section (without n_bins / bins_per_semitone)
+  // `hconv`: the "hconv" section; n_bins and bps from the front end. Missing keys keep defaults.
+  static HconvConfig from_json(const nlohmann::json& hconv, int n_bins, int bins_per_semitone);
+};
+
+// Every tensor of an hconv front, PyTorch layouts ([out, in, kh, kw] kernels).
+std::vector<std::pair<std::string, std::vector<int64_t>>> expected_hconv_tensors(const HconvConfig& cfg);
 
 // Every tensor a model of this config must have, with its [in, out] shape,
 // in a stable order (encoder, then decoder). null_memory is not included.
@@ -128,13 +163,28 @@ class Model {
   const nlohmann::json& raw_config() const;      // the whole config.json
   const nlohmann::json& frontend_json() const;   // "frontend" section ({} when absent)
   const nlohmann::json& codec_json() const;      // "codec" section ({} when absent)
+  const nlohmann::json& decoding_json() const;   // "decoding" section ({} when absent)
   std::string name() const;
   const std::string& dir() const;
   bool has_null_memory() const;
 
-  // mel: [batch, frames, input_depth]; 1 <= frames <= max_positions.
+  // hconv front: true when config.json has an "hconv" section (the model has dense heads).
+  bool has_heads() const;
+  const HconvConfig& hconv_config() const;  // defaults when !has_heads()
+  // Values per input frame encode() takes: frontend n_bins (hconv) or input_depth.
+  int feature_depth() const;
+
+  // mel: [batch, frames, feature_depth()]; 1 <= frames <= max_positions.
+  // hconv models: the front's memory features go into the T5 encoder.
   // workers > 1 encodes chunks of the batch on separate threads; 0 = model_workers().
   EncoderOutput encode(const float* mel, int batch, int frames, int workers = 0) const;
+  // hconv models only (ModelError otherwise): the front alone on features
+  // [batch, frames, n_bins] -> heads [batch, 4 + num_families, frames, 88]
+  // row-major: sigmoid of onset, frame, offset, velocity (channels 0..3), raw
+  // family logits (4..). No T5 encoder.
+  std::vector<float> front_heads(const float* features, int batch, int frames, int workers = 0) const;
+  // hconv models only: the T5 encoder's input [batch, frames, input_depth] (tests, diagnostics).
+  std::vector<float> front_memory(const float* features, int batch, int frames) const;
   // The learned "no audio" memory repeated for `batch` items (ModelError if absent).
   EncoderOutput null_memory(int batch) const;
 

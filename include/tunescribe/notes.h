@@ -22,8 +22,12 @@ struct Note {
   int velocity = 100;   // 1..127
   int program = 0;      // GM program 0..127 (0 for drums)
   bool is_drum = false;
+  // Decoder confidence in [0, 1] (the frames decoder's onset peak); < 0 = unknown
+  // (every other source). Not part of operator==.
+  float confidence = -1.0f;
 
   double duration_s() const { return offset_s - onset_s; }
+  bool has_confidence() const { return confidence >= 0.0f; }
   bool operator==(const Note& o) const;
 };
 
@@ -67,7 +71,7 @@ inline int gm_family(int program) { return program / 8; }
 int gm_program_from_string(const std::string& s);
 
 // JSON note list: {"notes":[{"onset_s","offset_s","pitch","velocity","program",
-// "is_drum","instrument"}...], "duration_s":..}
+// "is_drum","instrument"[, "confidence" when known]}...], "duration_s":..}
 nlohmann::json notes_to_json(const NoteSequence& seq);
 // Throws InputError (naming `what`) on a malformed document.
 NoteSequence notes_from_json(const nlohmann::json& j, const std::string& what);

@@ -2,8 +2,11 @@
 //
 // What it does: loads a model directory (config.json + model.safetensors),
 // builds the front end from the model's config, and turns decoded audio (a
-// whole signal or an AudioStream read segment by segment) into a NoteSequence
-// (segments → encoder → batched greedy decoding → codec).
+// whole signal or an AudioStream read segment by segment) into a NoteSequence.
+// Two decoding paths: "tokens" (segments → encoder → batched greedy decoding →
+// codec; every model) and "frames" (hconv models: segments → the harmonic conv
+// front's dense heads → frames_decoder.h; no T5). The last segment's frames past
+// the signal's end are not decoded.
 // What it does not: read files of notes, write outputs, or choose exit codes.
 // Thread-safety: one Transcriber per thread; weights are read-only after load.
 #pragma once
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "tunescribe/audio.h"
+#include "tunescribe/frames_decoder.h"
 #include "tunescribe/notes.h"
 
 namespace tunescribe {
@@ -24,6 +28,12 @@ struct TranscriberConfig {
   int n_threads = 2;        // libtorch intra-op threads (set once per process)
   int batch_size = 8;       // segments decoded together
   int max_decode_steps = 1024;
+  // "auto" (the model's decoding.default; "tokens" for models without dense heads),
+  // "tokens" or "frames" (hconv models only: ConfigError otherwise).
+  std::string decoder = "auto";
+  // Frames decoder settings the caller set; the others come from the model's
+  // "decoding" section (then FramesDecoderConfig's defaults).
+  FramesDecoderOverrides frames;
   void validate() const;    // throws ConfigError
 };
 
@@ -33,6 +43,8 @@ using ProgressFn = std::function<void(int done, int total)>;
 // Where transcribe() spends its time (benchmarks): wall seconds and process
 // CPU seconds (all threads) per stage, accumulated over calls. Stages: front
 // end (log-mel of every segment), encoder, greedy decoding, codec stitching.
+// Frames path: encoder = the hconv front (dense heads), decoder = the frames
+// decoder, codec = 0, tokens = 0.
 struct TranscribeProfile {
   double frontend_s = 0, encoder_s = 0, decoder_s = 0, codec_s = 0;
   double frontend_cpu_s = 0, encoder_cpu_s = 0, decoder_cpu_s = 0, codec_cpu_s = 0;
@@ -49,6 +61,9 @@ class Transcriber {
 
   int sample_rate_hz() const;
   std::string model_name() const;   // from config.json
+  std::string decoder() const;      // the decoding path in use: "tokens" or "frames"
+  // The frames decoder's effective settings (model defaults + overrides).
+  const FramesDecoderConfig& frames_config() const;
   NoteSequence transcribe(const Audio& audio, const ProgressFn& progress = {});
   // The same from a stream (its rate must be sample_rate_hz()): samples are
   // pulled one segment at a time, so memory does not grow with the length of
@@ -60,7 +75,8 @@ class Transcriber {
   void set_profile(TranscribeProfile* profile);
   // Diagnostics and tests: called for every segment, in time order, with its
   // index, start time (s), model input (segment_frames x n_mels log-mel values,
-  // padding rows included) and decoded token ids. Empty function detaches.
+  // padding rows included) and decoded token ids (empty on the frames path).
+  // Empty function detaches.
   using SegmentObserver =
       std::function<void(int index, double start_s, const float* mel, size_t mel_size, const std::vector<int>& ids)>;
   void set_segment_observer(SegmentObserver observer);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -49,6 +50,9 @@ struct TranscribeOptions {
   int jobs = 1;                   // parallel file workers
   std::string shard;              // "K/N" or empty
   std::string summary_path;       // JSON summary file or empty
+  std::string decoder = "auto";   // auto | tokens | frames
+  // Frames decoder settings; NaN = not given (the model's "decoding" values apply).
+  double onset_threshold = NAN, frame_threshold = NAN, min_note_ms = NAN, min_freq_hz = NAN, max_freq_hz = NAN;
 };
 
 namespace {
@@ -201,8 +205,28 @@ std::vector<Job> select_shard(const std::vector<Job>& jobs, int k, int n) {
 
 }  // namespace
 
+namespace {
+// The library's decoder settings from the flags (NaN = not given).
+void set_decoder_options(const TranscribeOptions& o, TranscriberConfig& tc) {
+  tc.decoder = o.decoder;
+  auto set = [](double v, std::optional<double>& field) {
+    if (!std::isnan(v)) field = v;
+  };
+  set(o.onset_threshold, tc.frames.onset_threshold);
+  set(o.frame_threshold, tc.frames.frame_threshold);
+  set(o.min_note_ms, tc.frames.min_note_ms);
+  set(o.min_freq_hz, tc.frames.min_freq_hz);
+  set(o.max_freq_hz, tc.frames.max_freq_hz);
+}
+}  // namespace
+
 static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
+  {
+    TranscriberConfig check;  // reject bad --decoder / frames settings before any work
+    set_decoder_options(o, check);
+    check.validate();
+  }
   if (o.force && o.skip_existing) throw ConfigError("transcribe: --force and --skip-existing exclude each other");
   const auto formats = parse_formats(o.formats);
   {
@@ -254,7 +278,7 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   int done = 0, skipped = 0, finished = 0;
   double audio_seconds = 0.0;
   nlohmann::json ok_list = nlohmann::json::array(), skipped_list = nlohmann::json::array();
-  std::vector<std::string> fatal_error;  // a model error stops the run (exit 3)
+  std::vector<std::string> fatal_error;  // a model or configuration error stops the run (exit 3 / 2)
   int fatal_code = 0;
   std::atomic<size_t> next{0};
   const auto t0 = std::chrono::steady_clock::now();
@@ -310,7 +334,13 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
             tc.model_dir = o.model_dir;
             tc.n_threads = model_threads_n;
             tc.batch_size = o.batch_size;
-            transcriber = std::make_unique<Transcriber>(tc);
+            set_decoder_options(o, tc);
+            try {
+              transcriber = std::make_unique<Transcriber>(tc);
+            } catch (const ConfigError& e) {  // e.g. --decoder frames on a model without heads
+              record_fatal(e.what(), kExitUsage);
+              return;
+            }
           }
           AudioConfig ac;
           ac.target_rate_hz = transcriber->sample_rate_hz();
@@ -490,6 +520,28 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("--shard", opt->shard,
                   "Process only shard K of N (1 <= K <= N): inputs ranked by path, rank % N == K-1 "
                   "(Slurm: --shard $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT for 0-based arrays)");
+  sub->add_option("--decoder", opt->decoder,
+                  "Audio decoding path: tokens (T5 decoder, every model), frames (the dense onset/frame heads of "
+                  "hconv models; faster, notes carry a confidence) or auto (the model's default: frames for hconv "
+                  "models that say so, else tokens)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "tokens", "frames"}));
+  sub->add_option("--onset-threshold", opt->onset_threshold,
+                  "Frames decoder: onset probability (0-1) at which a peak starts a note [default: the model's, "
+                  "else 0.5]")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--frame-threshold", opt->frame_threshold,
+                  "Frames decoder: frame probability (0-1) a note needs to go on [default: the model's, else 0.3]")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--min-note-ms", opt->min_note_ms,
+                  "Frames decoder: drop notes shorter than this many milliseconds (0-10000) [default: the "
+                  "model's, else 0 = keep all]")
+      ->check(CLI::Range(0.0, 10000.0));
+  sub->add_option("--min-freq", opt->min_freq_hz,
+                  "Frames decoder: drop notes whose fundamental is below this frequency in Hz [default: no limit]")
+      ->check(CLI::Range(0.0, 100000.0));
+  sub->add_option("--max-freq", opt->max_freq_hz,
+                  "Frames decoder: drop notes whose fundamental is above this frequency in Hz [default: no limit]")
+      ->check(CLI::Range(0.0, 100000.0));
   sub->add_option("--summary", opt->summary_path,
                   "Write a JSON summary (succeeded, skipped, failures with reasons, not done) to this file at the end, "
                   "also when interrupted");

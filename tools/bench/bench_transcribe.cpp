@@ -2,7 +2,7 @@
 //
 //   build/bin/bench_transcribe [--model DIR]... [--random-config SPEC]...
 //       [--audio FILE] [--resample-quality 0] [--duration-s S] [--threads 2] [--batch-size 8]
-//       [--max-steps 1024,128] [--repeat 2] [--keep-dir DIR]
+//       [--max-steps 1024,128] [--decoder auto] [--repeat 2] [--keep-dir DIR]
 //
 // Models: --model DIR (a model directory; default models/tiny when no model
 // is given) and/or --random-config SPEC, a random-weights model written as fp16
@@ -23,6 +23,10 @@
 // Random weights never emit EOS, so every segment decodes exactly the cap:
 // 1024 is the worst case, 85–100 the training data's mean tokens per segment,
 // 182 its p95 (docs/training.md).
+//
+// Decoding path: --decoder (TranscriberConfig::decoder, a list: auto, tokens,
+// frames; e.g. "tokens,frames" times both paths of an hconv model). The frames
+// path has no decode cap: it runs once per model, with the first --max-steps.
 //
 // Reports per model and cap: processing time ÷ audio duration (RTF) and its
 // inverse (× real time), with and without loading; the time split (load +
@@ -158,7 +162,7 @@ int main(int argc, char** argv) {
   int threads = 2, batch_size = 8, repeat = 2, resample_quality = 0;
   double duration_s = 0;
   std::string audio_path = std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.flac";
-  std::string steps_arg = "1024,128", keep_dir;
+  std::string steps_arg = "1024,128", keep_dir, decoder_arg = "auto";
   std::vector<std::string> model_dirs, specs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -177,12 +181,14 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--batch-size") batch_size = std::atoi(next().c_str());
     else if (a == "--max-steps") steps_arg = next();
+    else if (a == "--decoder") decoder_arg = next();
     else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
     else if (a == "--keep-dir") keep_dir = next();
     else {
       std::fprintf(stderr,
                    "usage: bench_transcribe [--model DIR]... [--random-config base|20m|small|mt3|D,HxHD,MLP,ENC,DEC]... "
-                   "[--audio FILE] [--resample-quality 0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] [--repeat N] "
+                   "[--audio FILE] [--resample-quality 0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] "
+                   "[--decoder auto|tokens|frames[,...]] [--repeat N] "
                    "[--keep-dir DIR]\n");
       return 2;
     }
@@ -190,6 +196,16 @@ int main(int argc, char** argv) {
   if (model_dirs.empty() && specs.empty()) model_dirs.push_back(std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny");
   std::vector<int> caps;
   for (const auto& s : split(steps_arg, ',')) caps.push_back(std::atoi(s.c_str()));
+  const std::vector<std::string> decoders = split(decoder_arg, ',');
+  for (const auto& d : decoders)
+    if (d != "auto" && d != "tokens" && d != "frames") {
+      std::fprintf(stderr, "bench_transcribe: bad --decoder '%s' (auto, tokens or frames, comma-separated)\n", d.c_str());
+      return 2;
+    }
+  if (caps.empty() || decoders.empty()) {
+    std::fprintf(stderr, "bench_transcribe: --max-steps and --decoder need at least one value\n");
+    return 2;
+  }
 
   std::printf("load average at start: %s\n", loadavg().c_str());
   std::printf("RSS at start: %.1f MiB\n", proc_status_mib("VmRSS"));
@@ -247,24 +263,30 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::vector<std::pair<std::string, int>> runs;  // (decoder, cap)
+  for (const auto& d : decoders)
+    for (int cap : caps) runs.emplace_back(d, cap);
   for (const Entry& e : entries) {
-    for (int cap : caps) {
+    for (const auto& [decoder, cap] : runs) {
       TranscriberConfig tc;
       tc.model_dir = e.dir;
       tc.n_threads = threads;
       tc.batch_size = batch_size;
       tc.max_decode_steps = cap;
+      tc.decoder = decoder;
       const double rss0 = proc_status_mib("VmRSS");
       Transcriber tr(tc);
+      const bool frames = tr.decoder() == "frames";
+      if (frames && cap != caps.front()) continue;  // no decode cap on the frames path
       nlohmann::json raw = nlohmann::json::parse(std::ifstream(e.dir + "/config.json"));
       ModelConfig mc = ModelConfig::from_json(raw.at("model"));
       const double file_mb = fs::file_size(e.dir + "/model.safetensors") / 1e6;
       const double rss_model = proc_status_mib("VmRSS");
       std::printf("\n== %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), "
-                  "model.safetensors %.1f MB, fp16 size %.1f MB; threads %d, batch %d, max steps %d\n",
+                  "model.safetensors %.1f MB, fp16 size %.1f MB; threads %d, batch %d, max steps %d, %s decoder\n",
                   e.label.c_str(), mc.num_parameters() / 1e6, mc.d_model, mc.num_heads, mc.head_dim, mc.mlp_dim,
                   mc.num_encoder_layers, mc.num_decoder_layers, mc.vocab_size, file_mb, mc.num_parameters() * 2 / 1e6,
-                  threads, batch_size, cap);
+                  threads, batch_size, cap, tr.decoder().c_str());
       std::printf("RSS: %.1f MiB before the model, %.1f MiB with it loaded\n", rss0, rss_model);
       std::printf("load average: %s\n", loadavg().c_str());
       RunResult best;
@@ -313,8 +335,8 @@ int main(int argc, char** argv) {
       };
       line("load+resample", lw, lc);
       line("front end", p.frontend_s, p.frontend_cpu_s);
-      line("encoder", p.encoder_s, p.encoder_cpu_s);
-      line("decoder", p.decoder_s, p.decoder_cpu_s);
+      line(frames ? "hconv front" : "encoder", p.encoder_s, p.encoder_cpu_s);
+      line(frames ? "frames decoder" : "decoder", p.decoder_s, p.decoder_cpu_s);
       line("codec+stitch", p.codec_s, p.codec_cpu_s);
       line("other", best.wall_s - p.frontend_s - p.encoder_s - p.decoder_s - p.codec_s,
            best.cpu_s - p.frontend_cpu_s - p.encoder_cpu_s - p.decoder_cpu_s - p.codec_cpu_s);
@@ -332,11 +354,12 @@ int main(int argc, char** argv) {
                   }(),
                   loadavg().c_str());
       std::printf("SUMMARY model=%s params_m=%.2f fp16_mb=%.1f cap=%d tok_per_seg=%.1f audio_s=%.1f wall_s=%.3f cpu_s=%.3f "
-                  "x_rt_e2e=%.1f x_rt_transcribe=%.1f enc_ms_seg=%.1f dec_tok_s=%.0f dec_tok_cpu_s=%.0f peak_rss_mib=%.0f\n",
+                  "x_rt_e2e=%.1f x_rt_transcribe=%.1f enc_ms_seg=%.1f dec_tok_s=%.0f dec_tok_cpu_s=%.0f peak_rss_mib=%.0f "
+                  "decoder=%s\n",
                   e.label.c_str(), mc.num_parameters() / 1e6, mc.num_parameters() * 2 / 1e6, cap, p.tokens / seg_n, dur,
                   best.wall_s, best.cpu_s, dur / (lw + best.wall_s), dur / best.wall_s, 1e3 * p.encoder_s / seg_n,
                   p.tokens / std::max(1e-9, p.decoder_s), p.tokens / std::max(1e-9, p.decoder_cpu_s),
-                  proc_status_mib("VmHWM"));
+                  proc_status_mib("VmHWM"), tr.decoder().c_str());
       std::fflush(stdout);
     }
   }
