@@ -295,6 +295,10 @@ def main():
     ap.add_argument("--token-frac", type=float, default=0.5,
                     help="hconv: fraction of each batch that also trains the token decoder (0 = heads only)")
     ap.add_argument("--token-weight", type=float, default=1.0, help="hconv: weight of the token loss")
+    ap.add_argument("--init-from", metavar="MODEL_DIR",
+                    help="start a new run (no checkpoint yet) from an exported hconv model directory, e.g. the "
+                         "committed models/default: weights from it, step and CPU time from its config.json "
+                         "(the optimizer starts fresh: use --schedule-from/--warmup-steps for a warm restart)")
     ap.add_argument("--codec-json", help="JSON codec section (default: mt3, 1 velocity bin)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=8)
@@ -361,6 +365,11 @@ def main():
                 hc.update(json.load(open(args.hconv_json)))
             run_cfg["frontend"] = dict(H.DEFAULT_FRONTEND)
             run_cfg["hconv"] = hc
+    if args.init_from and not ckpt:  # the exported model describes itself: take its sections
+        with open(os.path.join(args.init_from, "config.json")) as f:
+            icfg = json.load(f)
+        run_cfg = {"model": icfg["model"], "codec": icfg["codec"], "size": args.size, "arch": "hconv",
+                   "frontend": icfg["frontend"], "hconv": icfg["hconv"]}
     num_classes, vocab, rows, prefix_end_id = codec_sizes(run_cfg["codec"])
     arch = run_cfg.get("arch", "mt3")
 
@@ -399,6 +408,18 @@ def main():
                                 eps=1e-9)
     step = 0
     wall_before = 0.0
+    init_cpu = 0.0
+    if args.init_from and not ckpt:
+        if arch != "hconv":
+            sys.exit("train: --init-from needs --arch hconv")
+        src, src_cfg = H.load_hconv(args.init_from)
+        missing = model.load_state_dict(src.state_dict(), strict=False)
+        if missing.missing_keys or missing.unexpected_keys:
+            sys.exit("train: --init-from %s: model shapes differ (%s)" % (args.init_from, missing))
+        step = int(src_cfg.get("training", {}).get("steps", 0))
+        wall_before = float(src_cfg.get("training", {}).get("wall_time_s", 0.0))
+        init_cpu = float(src_cfg.get("training", {}).get("cpu_time_s", 0.0))
+        print("[train] initialised from %s (step %d)" % (args.init_from, step), file=sys.stderr)
     if ckpt:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -524,7 +545,7 @@ def main():
     model.train()
     t_start = time.time()
     cpu_start = time.process_time()
-    cpu_before = ckpt.get("cpu_s", 0.0) if ckpt else 0.0
+    cpu_before = ckpt.get("cpu_s", 0.0) if ckpt else init_cpu
     t_log, ex_since, tok_since = time.time(), 0, 0
     it = bucketed_batches(iter(loader), args.batch_size, args.bucket_pool, args.null_prob, args.max_prefix,
                           null_rng)
