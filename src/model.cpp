@@ -424,6 +424,9 @@ static void parse_config(Model::Impl& I, const nlohmann::json& cfg_json) {
   I.decoding = cfg_json.contains("decoding") ? cfg_json["decoding"] : nlohmann::json::object();
   if (!I.decoding.is_object()) throw ModelError(cfg_label + ": the \"decoding\" section is not an object");
   I.has_hconv = cfg_json.contains("hconv");
+  if (version == 2 && !I.has_hconv)
+    throw ModelError(cfg_label + ": format_version is 2 but there is no \"hconv\" section (format_version 2 is the "
+                     "hconv model family)");
   if (I.has_hconv) {
     if (version < 2)
       throw ModelError(cfg_label + ": an \"hconv\" section needs format_version 2, found " + std::to_string(version));

@@ -230,6 +230,13 @@ TEST(HconvModel, NamesMissingAndMisshapedTensorsAndBadConfigs) {
     c["format_version"] = 1;
     EXPECT_NE(error_of([&] { ts::Model::from_tensors(c, f.tensors); }).find("format_version 2"), std::string::npos);
     c = cfg;
+    c["format_version"] = 3;
+    EXPECT_NE(error_of([&] { ts::Model::from_tensors(c, f.tensors); }).find("format_version is 3"), std::string::npos);
+    c = cfg;
+    c.erase("hconv");
+    EXPECT_NE(error_of([&] { ts::Model::from_tensors(c, f.tensors); }).find("no \"hconv\" section"),
+              std::string::npos);
+    c = cfg;
     c["frontend"]["kind"] = "mel";
     EXPECT_NE(error_of([&] { ts::Model::from_tensors(c, f.tensors); }).find("logfreq"), std::string::npos);
     c = cfg;
