@@ -275,7 +275,14 @@ int main(int argc, char** argv) {
       tc.max_decode_steps = cap;
       tc.decoder = decoder;
       const double rss0 = proc_status_mib("VmRSS");
-      Transcriber tr(tc);
+      std::unique_ptr<Transcriber> owned;
+      try {
+        owned = std::make_unique<Transcriber>(tc);
+      } catch (const std::exception& ex) {  // e.g. --decoder frames on a model without dense heads
+        std::fprintf(stderr, "bench_transcribe: %s\n", ex.what());
+        return 2;
+      }
+      Transcriber& tr = *owned;
       const bool frames = tr.decoder() == "frames";
       if (frames && cap != caps.front()) continue;  // no decode cap on the frames path
       nlohmann::json raw = nlohmann::json::parse(std::ifstream(e.dir + "/config.json"));
