@@ -116,12 +116,9 @@ KeyInfo parse_key_field(const std::string& raw) {
   if (t < toks.size() && toks[t].find('=') == std::string::npos && toks[t] != "none" && toks[t] != "None" &&
       letter_index(toks[t][0]) >= 0 && toks[t][0] != '^' && toks[t][0] != '_') {
     const std::string& tk = toks[t];
-    const std::string letters = "FCGDAEB";
-    char L = static_cast<char>(std::toupper(static_cast<unsigned char>(tk[0])));
-    int q = static_cast<int>(letters.find(L)) - 1;
-    size_t i = 1;
-    if (i < tk.size() && tk[i] == '#') { q += 7; ++i; }
-    else if (i < tk.size() && tk[i] == 'b') { q -= 7; ++i; }
+    int q = 0;
+    size_t i = 0;
+    parse_tonic(tk, &i, &q);
     std::string mode = tk.substr(i);
     ++t;
     if (mode.empty() && t < toks.size() && toks[t].find('=') == std::string::npos && toks[t][0] != '^' &&
@@ -136,16 +133,14 @@ KeyInfo parse_key_field(const std::string& raw) {
     std::string ml;
     for (char c : mode) ml += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (ml.size() > 3) ml = ml.substr(0, 3);
-    int off = 0;
-    if (ml.empty() || ml == "maj" || ml == "ion") off = 0;
-    else if (ml == "m" || ml == "min" || ml == "aeo" || (ml[0] == 'm' && ml != "mix")) off = -3;
-    else if (ml == "dor") off = -2;
-    else if (ml == "phr") off = -4;
-    else if (ml == "lyd") off = 1;
-    else if (ml == "mix") off = -1;
-    else if (ml == "loc") off = -5;
-    else if (ml == "exp") off = 0;
-    else k.ok = false;
+    // Leniently, any other mode starting with 'm' is minor; "exp" (explicit accidentals
+    // only) has no signature; anything else is major with a warning.
+    int off = mode_fifths_offset(ml);
+    if (off == kUnknownMode) {
+      if (ml[0] == 'm') off = -3;
+      else if (ml == "exp") off = 0;
+      else { off = 0; k.ok = false; }
+    }
     k.fifths = q + off;
     k.minor = off == -3;
     if (ml == "exp") k.fifths = 0;
@@ -173,12 +168,7 @@ KeyInfo parse_key_field(const std::string& raw) {
 }
 
 void apply_key(Voice& v, const KeyInfo& k) {
-  for (int i = 0; i < 7; ++i) v.key_alter[i] = 0;
-  const std::string sharps = "FCGDAEB", flats = "BEADGCF";
-  for (int i = 0; i < std::min(7, std::abs(k.fifths)); ++i) {
-    char L = k.fifths > 0 ? sharps[static_cast<size_t>(i)] : flats[static_cast<size_t>(i)];
-    v.key_alter[letter_index(L)] = k.fifths > 0 ? 1 : -1;
-  }
+  for (int i = 0; i < 7; ++i) v.key_alter[i] = signature_alter(k.fifths, "CDEFGAB"[i]);
   for (int i = 0; i < 7; ++i)
     if (k.mods[i] != 99) v.key_alter[i] = k.mods[i];
 }
@@ -187,8 +177,7 @@ bool parse_meter_field(const std::string& raw, int* num, int* den, bool* none) {
   std::string s = trim(strip_comment(raw));
   *none = false;
   if (s.empty() || s == "none" || s == "None") { *none = true; *num = 4; *den = 4; return true; }
-  if (s == "C") { *num = 4; *den = 4; return true; }
-  if (s == "C|") { *num = 2; *den = 2; return true; }
+  if (meter_symbol(s, num, den)) return true;
   auto slash = s.find('/');
   if (slash == std::string::npos) return false;
   std::string n = s.substr(0, slash), d = s.substr(slash + 1);

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "tunescribe/abc_writer.h"
+#include "tunescribe/analysis.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/frontend.h"
 #include "tunescribe/log.h"
@@ -516,20 +517,12 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
 // Meter, bars, keys
 
 void parse_meter_fraction(const std::string& meter, int* numerator, int* denominator) {
-  AbcWriterConfig check;
-  check.meter = meter;
-  try {
-    check.validate();
-  } catch (const ConfigError&) {
+  if (meter.empty()) throw ConfigError("generator: meter = \"" + meter + "\" is not a meter (n/d)");
+  Meter m;
+  if (!parse_meter(meter, &m))
     throw ConfigError("generator: meter = \"" + meter + "\" is not a meter (e.g. 4/4, 3/4, 6/8, C, C|)");
-  }
-  if (meter == "C") { *numerator = 4; *denominator = 4; return; }
-  if (meter == "C|") { *numerator = 2; *denominator = 2; return; }
-  auto slash = meter.find('/');
-  if (slash == std::string::npos) throw ConfigError("generator: meter = \"" + meter + "\" is not a meter (n/d)");
-  *numerator = std::atoi(meter.substr(0, slash).c_str());
-  *denominator = std::atoi(meter.substr(slash + 1).c_str());
-  if (*numerator < 1 || *denominator < 1) throw ConfigError("generator: meter = \"" + meter + "\" is not a meter");
+  *numerator = m.num;
+  *denominator = m.den;
 }
 
 double bars_to_seconds(int bars, const std::string& meter, double bpm) {
@@ -548,48 +541,30 @@ KeyName parse_key_name(const std::string& key) {
                        "\" is not a key (tonic A-G, optional # or b, optional mode: m, min, maj, dor, phr, lyd, "
                        "mix, aeo, loc; e.g. G, Em, Bb, F#m, Ddor)");
   };
-  if (key.empty()) throw bad();
-  static const int letter_fifths[7] = {3, 5, 0, 2, 4, -1, 1};  // A B C D E F G (major tonic fifths)
-  static const int letter_pc[7] = {9, 11, 0, 2, 4, 5, 7};
-  char c = char(std::toupper(static_cast<unsigned char>(key[0])));
-  if (c < 'A' || c > 'G') throw bad();
-  int tonic_fifths = letter_fifths[c - 'A'];
-  int pc = letter_pc[c - 'A'];
-  size_t i = 1;
-  if (i < key.size() && (key[i] == '#' || key[i] == 'b')) {
-    tonic_fifths += key[i] == '#' ? 7 : -7;
-    pc += key[i] == '#' ? 1 : -1;
-    ++i;
-  }
+  size_t i = 0;
+  int tonic_q = 0;
+  if (!parse_tonic(key, &i, &tonic_q)) throw bad();
   std::string mode;
   for (; i < key.size(); ++i) {
     if (key[i] == ' ') continue;
     mode += char(std::tolower(static_cast<unsigned char>(key[i])));
   }
-  int offset = 0;
-  bool minor = false;
-  auto starts = [&](const char* m) { return mode.size() >= 3 && std::string(m).compare(0, 3, mode.substr(0, 3)) == 0 && std::string(m).compare(0, mode.size(), mode) == 0; };
-  if (mode.empty() || starts("major") || starts("ionian")) offset = 0;
-  else if (mode == "m" || starts("minor") || starts("aeolian")) { offset = -3; minor = true; }
-  else if (starts("dorian")) offset = -2;
-  else if (starts("phrygian")) offset = -4;
-  else if (starts("lydian")) offset = 1;
-  else if (starts("mixolydian")) offset = -1;
-  else if (starts("locrian")) offset = -5;
-  else throw bad();
-  KeyName k;
-  k.fifths = tonic_fifths + offset;
-  if (k.fifths < -7 || k.fifths > 7)
+  // The mode is "m" or a prefix (3 letters at least) of a full mode name.
+  static const char* const kModeNames[] = {"major", "ionian", "minor", "aeolian", "dorian",
+                                            "phrygian", "lydian", "mixolydian", "locrian"};
+  bool named = mode.empty() || mode == "m";
+  for (const char* name : kModeNames)
+    named = named || (mode.size() >= 3 && std::string(name).compare(0, mode.size(), mode) == 0);
+  if (!named) throw bad();
+  const int fifths = tonic_q + mode_fifths_offset(mode.substr(0, std::min<size_t>(3, mode.size())));
+  if (fifths < -7 || fifths > 7)
     throw ConfigError("generator: key = \"" + key + "\" needs more than 7 sharps or flats");
-  k.minor = minor;
-  k.tonic_pc = ((pc % 12) + 12) % 12;
-  AbcWriterConfig check;  // the writer must accept it as well (it spells the output)
-  check.key = key;
-  try {
-    check.validate();
-  } catch (const ConfigError&) {
-    throw bad();
-  }
+  Key parsed;
+  if (!parse_key(key, &parsed)) throw bad();  // the writer spells the output with it
+  KeyName k;
+  k.fifths = parsed.fifths;
+  k.minor = parsed.minor;
+  k.tonic_pc = parsed.tonic_pc();
   return k;
 }
 
@@ -601,16 +576,13 @@ int transpose_to_key(NoteSequence& seq, const std::string& key, std::string* est
     if (estimated) estimated->clear();
     return 0;
   }
-  NoteSequence plain;
-  plain.notes = seq.notes;
-  AbcWriterConfig cfg;
-  cfg.use_midi_metadata = false;
-  cfg.tempo_bpm = 120;
-  cfg.meter = "4/4";
-  AbcTune tune = write_abc(plain, cfg);
-  if (estimated) *estimated = tune.key;
+  // The key the ABC writer estimates for these notes (its note filter and key profile).
+  const AbcWriterConfig writer_defaults;
+  const KeyEstimate est =
+      estimate_key(prepare_notes(seq.notes, writer_defaults.min_note_s), writer_defaults.key_profile);
+  if (estimated) *estimated = est.key.text();
   // Major tonic pitch class of each signature: 7·fifths mod 12.
-  int d = ((7 * (target.fifths - tune.key_fifths)) % 12 + 12) % 12;
+  int d = ((7 * (target.fifths - est.key.fifths)) % 12 + 12) % 12;
   if (d > 5) d -= 12;  // -6..5
   if (d == 0) return 0;
   for (Note& n : seq.notes) {

@@ -15,6 +15,7 @@
 
 #include "tunescribe/abc_reader.h"
 #include "tunescribe/errors.h"
+#include "tunescribe/music.h"
 
 namespace tunescribe {
 
@@ -135,39 +136,22 @@ int letter_index(char c) {
 }
 const int kPitchClass[7] = {0, 2, 4, 5, 7, 9, 11};
 
-// K: value → key signature (tonic + mode; "none"/"HP"/empty → no accidentals).
-KeySig parse_key(const std::string& value) {
+// K: value → key signature (tonic + mode; "none"/"HP"/empty → no accidentals; an unknown mode
+// or a clef=… after the tonic → major; clamped to 7 accidentals).
+KeySig corrected_key_signature(const std::string& value) {
   KeySig k;
   std::string v = strip(value);
-  if (v.empty()) return k;
-  const int li = letter_index(v[0]);
-  if (li < 0 || !(v[0] >= 'A' && v[0] <= 'G')) return k;  // none, HP, clef only …
-  static const int kLetterFifths[7] = {0, 2, 4, -1, 1, 3, 5};
-  int fifths = kLetterFifths[li];
-  size_t i = 1;
-  if (i < v.size() && v[i] == '#') {
-    fifths += 7;
-    ++i;
-  } else if (i < v.size() && v[i] == 'b') {
-    fifths -= 7;
-    ++i;
-  }
+  if (v.empty() || !(v[0] >= 'A' && v[0] <= 'G')) return k;  // none, HP, clef only …
+  size_t i = 0;
+  int fifths = 0;
+  parse_tonic(v, &i, &fifths);
   while (i < v.size() && v[i] == ' ') ++i;
   std::string mode;
   while (i < v.size() && std::isalpha(static_cast<unsigned char>(v[i]))) mode += static_cast<char>(std::tolower(v[i++]));
-  const std::string m3 = mode.substr(0, std::min<size_t>(3, mode.size()));
-  if (mode == "m" || m3 == "min" || m3 == "aeo") fifths -= 3;
-  else if (m3 == "dor") fifths -= 2;
-  else if (m3 == "phr") fifths -= 4;
-  else if (m3 == "lyd") fifths += 1;
-  else if (m3 == "mix") fifths -= 1;
-  else if (m3 == "loc") fifths -= 5;
-  // maj / ion / anything else (clef=…): major
-  static const int kSharpOrder[7] = {3, 0, 4, 1, 5, 2, 6};  // F C G D A E B
-  static const int kFlatOrder[7] = {6, 2, 5, 1, 4, 0, 3};   // B E A D G C F
+  const int offset = mode_fifths_offset(mode.substr(0, std::min<size_t>(3, mode.size())));
+  if (offset != kUnknownMode) fifths += offset;
   fifths = std::max(-7, std::min(7, fifths));
-  for (int n = 0; n < fifths; ++n) k.acc[kSharpOrder[n]] = 1;
-  for (int n = 0; n < -fifths; ++n) k.acc[kFlatOrder[n]] = -1;
+  for (int li = 0; li < 7; ++li) k.acc[li] = signature_alter(fifths, "CDEFGAB"[li]);
   return k;
 }
 
@@ -241,7 +225,7 @@ class CorrectedParser {
   }
 
   void set_key(const std::string& value) {
-    const KeySig k = parse_key(value);
+    const KeySig k = corrected_key_signature(value);
     if (!music_seen_) {
       global_key_ = k;
       for (auto& v : voices_) v.key = k;
@@ -320,12 +304,9 @@ class CorrectedParser {
 
   static void parse_meter(const std::string& value, RewardInput& in) {
     std::string v = strip(value);
-    if (v == "C") {
-      in.has_meter = true, in.meter_num = 4, in.meter_den = 4;
-      return;
-    }
-    if (v == "C|") {
-      in.has_meter = true, in.meter_num = 2, in.meter_den = 2;
+    int symbol_num = 0, symbol_den = 0;
+    if (meter_symbol(v, &symbol_num, &symbol_den)) {
+      in.has_meter = true, in.meter_num = symbol_num, in.meter_den = symbol_den;
       return;
     }
     size_t i = 0;
@@ -408,7 +389,7 @@ class CorrectedParser {
         if (e == std::string::npos) e = n;
         const std::string value = s.substr(i + 3, e - i - 3);
         if (s[i + 1] == 'V') switch_voice(value);
-        else if (s[i + 1] == 'K') current().key = parse_key(value);
+        else if (s[i + 1] == 'K') current().key = corrected_key_signature(value);
         i = e + 1;
         continue;
       }

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "tunescribe/abc_writer.h"  // Fraction
+#include "tunescribe/music.h"
 #include "tunescribe/notes.h"
 
 namespace tunescribe {

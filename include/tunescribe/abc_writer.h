@@ -25,35 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "tunescribe/analysis.h"  // KeyProfile
+#include "tunescribe/music.h"
 #include "tunescribe/notes.h"
 
 namespace tunescribe {
-
-// Exact musical time in whole notes; always reduced with den > 0.
-struct Fraction {
-  int64_t num = 0;
-  int64_t den = 1;
-  Fraction() = default;
-  Fraction(int64_t n, int64_t d = 1);  // reduces; d == 0 is a logic error (throws std::invalid_argument)
-  double value() const { return static_cast<double>(num) / static_cast<double>(den); }
-  std::string str() const;  // "3/8", "1", "-1/4"
-};
-Fraction operator+(const Fraction& a, const Fraction& b);
-Fraction operator-(const Fraction& a, const Fraction& b);
-Fraction operator*(const Fraction& a, const Fraction& b);
-Fraction operator/(const Fraction& a, const Fraction& b);
-bool operator==(const Fraction& a, const Fraction& b);
-bool operator!=(const Fraction& a, const Fraction& b);
-bool operator<(const Fraction& a, const Fraction& b);
-bool operator<=(const Fraction& a, const Fraction& b);
-bool operator>(const Fraction& a, const Fraction& b);
-bool operator>=(const Fraction& a, const Fraction& b);
-// Largest integer <= a.
-int64_t floor_int(const Fraction& a);
-
-enum class KeyProfile { kAlbrechtShanahan, kKrumhanslKessler, kTemperley, kAardenEssen };
-// "albrecht_shanahan" | "krumhansl_kessler" | "temperley" | "aarden_essen"; throws ConfigError.
-KeyProfile key_profile_from_string(const std::string& s);
 
 struct AbcWriterConfig {
   std::string title = "Transcription";  // T: ('%' is escaped)

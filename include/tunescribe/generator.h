@@ -142,7 +142,8 @@ struct KeyName {
 // "G", "Em", "Bb", "F#m", "Ddor", "Amix", "Cmaj", "Aminor" … ConfigError naming the value.
 KeyName parse_key_name(const std::string& key);
 // Transposes the non-drum notes by the smallest interval (-6..+5 semitones)
-// that moves the signature of the estimated key (the ABC writer's estimate)
+// that moves the signature of the estimated key (analysis.h's estimate_key on the notes the
+// ABC writer keeps, i.e. the writer's estimate)
 // onto the signature of `key`; pitches leaving 0..127 move by octaves.
 // Returns the interval; *estimated (if given) receives the estimated key as written.
 int transpose_to_key(NoteSequence& seq, const std::string& key, std::string* estimated = nullptr);
