@@ -582,59 +582,11 @@ struct TuneParser {
         continue;
       }
       if (c == '{') {  // grace notes
-        size_t j = s.find('}', i);
-        if (j == std::string::npos) { warn(line, col, "unterminated grace notes"); break; }
-        std::string g = s.substr(i + 1, j - i - 1);
-        size_t k = 0;
-        Voice& v = voice();
-        while (k < g.size()) {
-          int li, oct, acc, p = 0;
-          bool has;
-          size_t k0 = k;
-          if (parse_pitch(g, k, &p, &li, &oct, &has, &acc, line)) {
-            Fraction m;
-            parse_length(g, k, &m);
-            int pitch = resolve_pitch(v, li, oct, has, acc);
-            graces.emplace_back(pitch, v.unit * m);
-          } else if (k == k0) {
-            ++k;
-          }
-        }
-        i = j + 1;
+        if (!scan_grace_notes(s, i, line, col, graces)) break;
         continue;
       }
       if (c == '(') {
-        if (i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
-          size_t j = i + 1;
-          auto num = [&](int dflt) {
-            if (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
-              int n = 0;
-              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
-              return n;
-            }
-            return dflt;
-          };
-          int p = num(0);
-          int q = 0, r = 0;
-          if (j < s.size() && s[j] == ':') {
-            ++j;
-            q = num(0);
-            if (j < s.size() && s[j] == ':') { ++j; r = num(0); }
-          }
-          Voice& v = voice();
-          if (p < 2 || p > 9) { warn(line, col, "unsupported tuplet (" + std::to_string(p)); i = j; continue; }
-          if (q == 0) {
-            if (p == 3 || p == 6) q = 2;
-            else if (p == 2 || p == 4 || p == 8) q = 3;
-            else q = (v.meter_num % 3 == 0) ? 3 : 2;  // abc2midi's rule for 5, 7, 9
-          }
-          if (r == 0) r = p;
-          v.tup_left = r;
-          v.tup_factor = Fraction(q, p);
-          i = j;
-        } else {
-          ++i;  // slur
-        }
+        scan_tuplet(s, i, line, col);
         continue;
       }
       if (c == '[' && i + 2 < s.size() && std::isalpha(static_cast<unsigned char>(s[i + 1])) && s[i + 2] == ':') {
@@ -646,188 +598,276 @@ struct TuneParser {
       }
       if (c == '|' || c == ':' || (c == '[' && i + 1 < s.size() && s[i + 1] == '|') ||
           (c == '[' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
-        Voice& v = voice();
-        Item it;
-        it.line = line;
-        it.col = col;
-        size_t j = i;
-        bool is_bar = false;
-        if (c == '[' && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
-          it.kind = Item::kEnding;
-          j = i + 1;
-        } else {
-          std::string run;
-          while (j < s.size() && (s[j] == '|' || s[j] == ':' || s[j] == '[' || s[j] == ']')) {
-            if (s[j] == '[' && !(j + 1 < s.size() && (s[j + 1] == '|' || std::isdigit(static_cast<unsigned char>(s[j + 1])))))
-              break;
-            if (s[j] == '[' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) { ++j; break; }
-            if (s[j] == ']' && run.empty()) break;
-            run += s[j++];
-          }
-          if (run.find('|') == std::string::npos && run.find(':') != std::string::npos && run.size() >= 2) {
-            is_bar = true;  // "::"
-          }
-          is_bar = is_bar || run.find('|') != std::string::npos;
-          if (!is_bar) {
-            if (run.empty()) { ++i; continue; }
-            ++i;
-            continue;
-          }
-          it.kind = Item::kBar;
-          it.rep_end = run[0] == ':';
-          it.rep_start = run.back() == ':';
-          it.thick = run.find("||") != std::string::npos || run.find(']') != std::string::npos ||
-                     run.find('[') != std::string::npos;
-          if (run == "::") { it.rep_end = it.rep_start = true; }
-        }
-        // Ending numbers: "1", "1,3", "1-3".
-        while (j < s.size() && s[j] == ' ' && it.kind == Item::kEnding) ++j;
-        if (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
-          int prev = -1;
-          bool range = false;
-          while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == ',' || s[j] == '-')) {
-            if (std::isdigit(static_cast<unsigned char>(s[j]))) {
-              int n = 0;
-              while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
-              if (range && prev >= 0) for (int x = prev + 1; x <= n && x < prev + 20; ++x) it.endings.push_back(x);
-              else it.endings.push_back(n);
-              prev = n;
-              range = false;
-            } else {
-              range = s[j] == '-';
-              ++j;
-            }
-          }
-        }
-        if (it.kind == Item::kBar) bar_reset(v);
-        graces.clear();  // a grace group before a bar line has no host note
-        v.items.push_back(it);
-        i = j;
+        scan_bar(s, i, line, col, graces);
         continue;
       }
       if (c == '>' || c == '<') {
-        Voice& v = voice();
-        int n = 0;
-        size_t j = i;
-        while (j < s.size() && s[j] == c) { ++n; ++j; }
-        if (n > 3) {  // fuzzer finding: 1 << n overflowed for long runs of '>'
-          warn(line, col, "broken rhythm longer than 3 ('" + std::string(3, c) + "') treated as 3");
-          n = 3;
-        }
-        Fraction small(1, int64_t(1) << n);
-        Fraction big = Fraction(2) - small;
-        if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
-          v.broken_prev = v.last_note;
-          v.prev_factor = c == '>' ? big : small;
-          v.next_factor = c == '>' ? small : big;
-        } else {
-          warn(line, col, "broken rhythm without a preceding note");
-        }
-        i = j;
+        scan_broken_rhythm(s, i, line, col);
         continue;
       }
       if (c == 'z' || c == 'x' || c == 'Z' || c == 'X') {
-        Voice& v = voice();
-        size_t j = i + 1;
-        Fraction m;
-        bool has = parse_length(s, j, &m);
-        Item it;
-        it.kind = Item::kRest;
-        it.line = line;
-        it.col = col;
-        if (c == 'Z' || c == 'X') {
-          int64_t bars = has ? m.num / m.den : 1;
-          if (bars < 1) bars = 1;
-          it.dur = bar_length(v) * Fraction(bars);
-          v.items.push_back(it);
-          v.tie_pos.clear();
-        } else {
-          it.dur = v.unit * m;
-          add_note_item(v, it, {}, false);
-        }
-        graces.clear();
-        i = j;
+        scan_rest(s, i, line, col, graces);
         continue;
       }
       if (c == '[' || c == '^' || c == '_' || c == '=' || letter_index(c) >= 0) {
-        Voice& v = voice();
-        Item it;
-        it.kind = Item::kNote;
-        it.line = line;
-        it.col = col;
-        std::vector<std::pair<int, int>> positions;
-        bool chord_tie = false;
-        if (c == '[') {
-          size_t j = i + 1;
-          Fraction first_len;
-          bool first = true;
-          while (j < s.size() && s[j] != ']') {
-            char d = s[j];
-            if (d == '"') { size_t e = s.find('"', j + 1); j = e == std::string::npos ? s.size() : e + 1; continue; }
-            if (d == '!') { size_t e = s.find('!', j + 1); j = e == std::string::npos ? s.size() : e + 1; continue; }
-            if (std::isspace(static_cast<unsigned char>(d)) || std::strchr(".~HLMOPSTuvJR()", d)) { ++j; continue; }
-            int li, oct, acc, p = 0;
-            bool has;
-            size_t j0 = j;
-            if (!parse_pitch(s, j, &p, &li, &oct, &has, &acc, line)) {
-              if (j == j0) { warn(line, static_cast<int>(j), std::string("unexpected '") + d + "' in chord"); ++j; }
-              continue;
-            }
-            Fraction m;
-            parse_length(s, j, &m);
-            bool tie = false;
-            if (j < s.size() && s[j] == '-') { tie = true; ++j; }
-            it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
-            it.ties.push_back(tie);
-            positions.emplace_back(li, oct);
-            it.explicit_acc.push_back(has);
-            if (first) { first_len = m; first = false; }
-          }
-          if (j >= s.size()) { warn(line, col, "unterminated chord"); i = s.size(); continue; }
-          ++j;  // ']'
-          Fraction outer;
-          bool has_outer = parse_length(s, j, &outer);
-          // abc2midi: an outer length replaces the inner ones; otherwise the first note's length.
-          it.dur = v.unit * (has_outer ? outer : (first ? Fraction(1) : first_len));
-          if (j < s.size() && s[j] == '-') { chord_tie = true; ++j; }
-          i = j;
-          if (it.pitches.empty()) { continue; }
-        } else {
-          int li, oct, acc, p = 0;
-          bool has;
-          size_t j = i;
-          if (!parse_pitch(s, j, &p, &li, &oct, &has, &acc, line)) { i = std::max(j, i + 1); continue; }
-          Fraction m;
-          parse_length(s, j, &m);
-          bool tie = false;
-          if (j < s.size() && s[j] == '-') { tie = true; ++j; }
-          it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
-          it.ties.push_back(tie);
-          positions.emplace_back(li, oct);
-          it.explicit_acc.push_back(has);
-          it.dur = v.unit * m;
-          i = j;
-        }
-        it.graces = graces;
-        graces.clear();
-        add_note_item(v, it, positions, chord_tie);
+        scan_note(s, i, line, col, graces);
         continue;
       }
       if (c == '&') { warn(line, col, "voice overlay (&) is not supported; skipped"); ++i; continue; }
       if (c == '-') {  // a tie written after a space ties the previous note (as abc2midi reads it)
-        Voice& v = voice();
-        if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1 &&
-            v.items[static_cast<size_t>(v.last_note)].kind == Item::kNote) {
-          Item& prev = v.items[static_cast<size_t>(v.last_note)];
-          for (size_t k = 0; k < prev.ties.size(); ++k) prev.ties[k] = true;
-          for (size_t k = 0; k < prev.positions.size(); ++k) v.tie_pos[prev.positions[k]] = prev.pitches[k];
-        }
-        ++i;
+        scan_loose_tie(i);
         continue;
       }
       warn(line, col, std::string("unexpected character '") + c + "'");
       ++i;
     }
+  }
+
+  // {…} grace notes (for the next note): false when unterminated.
+  bool scan_grace_notes(const std::string& s, size_t& i, int line, int col,
+                        std::vector<std::pair<int, Fraction>>& graces) {
+    size_t j = s.find('}', i);
+    if (j == std::string::npos) { warn(line, col, "unterminated grace notes"); return false; }
+    std::string g = s.substr(i + 1, j - i - 1);
+    size_t k = 0;
+    Voice& v = voice();
+    while (k < g.size()) {
+      int li, oct, acc, p = 0;
+      bool has;
+      size_t k0 = k;
+      if (parse_pitch(g, k, &p, &li, &oct, &has, &acc, line)) {
+        Fraction m;
+        parse_length(g, k, &m);
+        int pitch = resolve_pitch(v, li, oct, has, acc);
+        graces.emplace_back(pitch, v.unit * m);
+      } else if (k == k0) {
+        ++k;
+      }
+    }
+    i = j + 1;
+    return true;
+  }
+
+  // (p:q:r tuplet, or a slur.
+  void scan_tuplet(const std::string& s, size_t& i, int line, int col) {
+    if (i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      size_t j = i + 1;
+      auto num = [&](int dflt) {
+        if (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
+          int n = 0;
+          while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
+          return n;
+        }
+        return dflt;
+      };
+      int p = num(0);
+      int q = 0, r = 0;
+      if (j < s.size() && s[j] == ':') {
+        ++j;
+        q = num(0);
+        if (j < s.size() && s[j] == ':') { ++j; r = num(0); }
+      }
+      Voice& v = voice();
+      if (p < 2 || p > 9) { warn(line, col, "unsupported tuplet (" + std::to_string(p)); i = j; return; }
+      if (q == 0) {
+        if (p == 3 || p == 6) q = 2;
+        else if (p == 2 || p == 4 || p == 8) q = 3;
+        else q = (v.meter_num % 3 == 0) ? 3 : 2;  // abc2midi's rule for 5, 7, 9
+      }
+      if (r == 0) r = p;
+      v.tup_left = r;
+      v.tup_factor = Fraction(q, p);
+      i = j;
+    } else {
+      ++i;  // slur
+    }
+  }
+
+  // Bar lines, repeats and endings ([1 |2 :|1,3).
+  void scan_bar(const std::string& s, size_t& i, int line, int col, std::vector<std::pair<int, Fraction>>& graces) {
+    const char c = s[i];
+    Voice& v = voice();
+    Item it;
+    it.line = line;
+    it.col = col;
+    size_t j = i;
+    bool is_bar = false;
+    if (c == '[' && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      it.kind = Item::kEnding;
+      j = i + 1;
+    } else {
+      std::string run;
+      while (j < s.size() && (s[j] == '|' || s[j] == ':' || s[j] == '[' || s[j] == ']')) {
+        if (s[j] == '[' && !(j + 1 < s.size() && (s[j + 1] == '|' || std::isdigit(static_cast<unsigned char>(s[j + 1])))))
+          break;
+        if (s[j] == '[' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) { ++j; break; }
+        if (s[j] == ']' && run.empty()) break;
+        run += s[j++];
+      }
+      if (run.find('|') == std::string::npos && run.find(':') != std::string::npos && run.size() >= 2) {
+        is_bar = true;  // "::"
+      }
+      is_bar = is_bar || run.find('|') != std::string::npos;
+      if (!is_bar) {
+        if (run.empty()) { ++i; return; }
+        ++i;
+        return;
+      }
+      it.kind = Item::kBar;
+      it.rep_end = run[0] == ':';
+      it.rep_start = run.back() == ':';
+      it.thick = run.find("||") != std::string::npos || run.find(']') != std::string::npos ||
+                 run.find('[') != std::string::npos;
+      if (run == "::") { it.rep_end = it.rep_start = true; }
+    }
+    // Ending numbers: "1", "1,3", "1-3".
+    while (j < s.size() && s[j] == ' ' && it.kind == Item::kEnding) ++j;
+    if (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
+      int prev = -1;
+      bool range = false;
+      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == ',' || s[j] == '-')) {
+        if (std::isdigit(static_cast<unsigned char>(s[j]))) {
+          int n = 0;
+          while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) n = std::min(n * 10 + (s[j++] - '0'), 1000000);  // saturate (fuzzer finding)
+          if (range && prev >= 0) for (int x = prev + 1; x <= n && x < prev + 20; ++x) it.endings.push_back(x);
+          else it.endings.push_back(n);
+          prev = n;
+          range = false;
+        } else {
+          range = s[j] == '-';
+          ++j;
+        }
+      }
+    }
+    if (it.kind == Item::kBar) bar_reset(v);
+    graces.clear();  // a grace group before a bar line has no host note
+    v.items.push_back(it);
+    i = j;
+  }
+
+  // > < >> << broken rhythm between the previous and the next note.
+  void scan_broken_rhythm(const std::string& s, size_t& i, int line, int col) {
+    const char c = s[i];
+    Voice& v = voice();
+    int n = 0;
+    size_t j = i;
+    while (j < s.size() && s[j] == c) { ++n; ++j; }
+    if (n > 3) {  // fuzzer finding: 1 << n overflowed for long runs of '>'
+      warn(line, col, "broken rhythm longer than 3 ('" + std::string(3, c) + "') treated as 3");
+      n = 3;
+    }
+    Fraction small(1, int64_t(1) << n);
+    Fraction big = Fraction(2) - small;
+    if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1) {
+      v.broken_prev = v.last_note;
+      v.prev_factor = c == '>' ? big : small;
+      v.next_factor = c == '>' ? small : big;
+    } else {
+      warn(line, col, "broken rhythm without a preceding note");
+    }
+    i = j;
+  }
+
+  // z x (rests) and Z X (multi-bar rests).
+  void scan_rest(const std::string& s, size_t& i, int line, int col, std::vector<std::pair<int, Fraction>>& graces) {
+    const char c = s[i];
+    Voice& v = voice();
+    size_t j = i + 1;
+    Fraction m;
+    bool has = parse_length(s, j, &m);
+    Item it;
+    it.kind = Item::kRest;
+    it.line = line;
+    it.col = col;
+    if (c == 'Z' || c == 'X') {
+      int64_t bars = has ? m.num / m.den : 1;
+      if (bars < 1) bars = 1;
+      it.dur = bar_length(v) * Fraction(bars);
+      v.items.push_back(it);
+      v.tie_pos.clear();
+    } else {
+      it.dur = v.unit * m;
+      add_note_item(v, it, {}, false);
+    }
+    graces.clear();
+    i = j;
+  }
+
+  // One pitch with its length and tie at s[j] (j advanced), appended to `it` and `positions`;
+  // false (nothing appended) when no pitch is there.
+  bool scan_pitch(const std::string& s, size_t& j, int line, Voice& v, Item& it,
+                  std::vector<std::pair<int, int>>& positions, Fraction* len) {
+    int li, oct, acc, p = 0;
+    bool has;
+    if (!parse_pitch(s, j, &p, &li, &oct, &has, &acc, line)) return false;
+    parse_length(s, j, len);
+    bool tie = false;
+    if (j < s.size() && s[j] == '-') { tie = true; ++j; }
+    it.pitches.push_back(resolve_pitch(v, li, oct, has, acc));
+    it.ties.push_back(tie);
+    positions.emplace_back(li, oct);
+    it.explicit_acc.push_back(has);
+    return true;
+  }
+
+  // A note or a [chord], with its length, ties and the grace notes before it.
+  void scan_note(const std::string& s, size_t& i, int line, int col, std::vector<std::pair<int, Fraction>>& graces) {
+    const char c = s[i];
+    Voice& v = voice();
+    Item it;
+    it.kind = Item::kNote;
+    it.line = line;
+    it.col = col;
+    std::vector<std::pair<int, int>> positions;
+    bool chord_tie = false;
+    if (c == '[') {
+      size_t j = i + 1;
+      Fraction first_len;
+      bool first = true;
+      while (j < s.size() && s[j] != ']') {
+        char d = s[j];
+        if (d == '"') { size_t e = s.find('"', j + 1); j = e == std::string::npos ? s.size() : e + 1; continue; }
+        if (d == '!') { size_t e = s.find('!', j + 1); j = e == std::string::npos ? s.size() : e + 1; continue; }
+        if (std::isspace(static_cast<unsigned char>(d)) || std::strchr(".~HLMOPSTuvJR()", d)) { ++j; continue; }
+        size_t j0 = j;
+        Fraction m;
+        if (!scan_pitch(s, j, line, v, it, positions, &m)) {
+          if (j == j0) { warn(line, static_cast<int>(j), std::string("unexpected '") + d + "' in chord"); ++j; }
+          continue;
+        }
+        if (first) { first_len = m; first = false; }
+      }
+      if (j >= s.size()) { warn(line, col, "unterminated chord"); i = s.size(); return; }
+      ++j;  // ']'
+      Fraction outer;
+      bool has_outer = parse_length(s, j, &outer);
+      // abc2midi: an outer length replaces the inner ones; otherwise the first note's length.
+      it.dur = v.unit * (has_outer ? outer : (first ? Fraction(1) : first_len));
+      if (j < s.size() && s[j] == '-') { chord_tie = true; ++j; }
+      i = j;
+      if (it.pitches.empty()) { return; }
+    } else {
+      size_t j = i;
+      Fraction m;
+      if (!scan_pitch(s, j, line, v, it, positions, &m)) { i = std::max(j, i + 1); return; }
+      it.dur = v.unit * m;
+      i = j;
+    }
+    it.graces = graces;
+    graces.clear();
+    add_note_item(v, it, positions, chord_tie);
+  }
+
+  // A tie written after a space ties the previous note (as abc2midi reads it).
+  void scan_loose_tie(size_t& i) {
+    Voice& v = voice();
+    if (v.last_note >= 0 && v.last_note == static_cast<int>(v.items.size()) - 1 &&
+        v.items[static_cast<size_t>(v.last_note)].kind == Item::kNote) {
+      Item& prev = v.items[static_cast<size_t>(v.last_note)];
+      for (size_t k = 0; k < prev.ties.size(); ++k) prev.ties[k] = true;
+      for (size_t k = 0; k < prev.positions.size(); ++k) v.tie_pos[prev.positions[k]] = prev.pitches[k];
+    }
+    ++i;
   }
 };
 

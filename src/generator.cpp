@@ -368,6 +368,97 @@ int Generator::prefix_end_id() const { return impl_->prefix_end; }
 int Generator::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 const Codec& Generator::codec() const { return *impl_->codec; }
 
+namespace {
+
+// The decoded notes, notes still sounding at the end lasting until the end (end_s).
+NoteSequence finish_notes(NoteDecoder& dec, const Grammar& gram, const Codec& codec, double end_s) {
+  // Notes still sounding at the end last until the end.
+  std::set<std::tuple<int64_t, int, int>> dangling;
+  for (const auto& [key, onset] : gram.active()) dangling.insert({onset, key % 128, key / 128});
+  NoteSequence seq = dec.finish();
+  std::vector<Note> kept;
+  for (Note n : seq.notes) {
+    if (!n.is_drum && dangling.count({codec.quantize_step(n.onset_s), n.pitch, n.program}))
+      n.offset_s = std::max(n.offset_s, end_s);
+    if (n.onset_s >= end_s - 1e-9) continue;
+    n.offset_s = std::min(n.offset_s, end_s);
+    if (n.offset_s > n.onset_s) kept.push_back(n);
+  }
+  NoteSequence out;
+  out.notes = std::move(kept);
+  out.duration_s = end_s;
+  out.sort();
+  return out;
+}
+
+// Samples a segment's tokens from the decoder: conditioned on the audio segment's encoding, or
+// on the null memory with the previous segment's tokens as a prefix.
+struct SegmentSampler {
+  const Model& model;
+  const GeneratorConfig& cfg;
+  const Audio* audio;
+  LogMel* logmel;
+  const EncoderOutput& null_mem;
+  int prefix_end;
+  int segment_frames;
+  // Samples segment k's tokens after `forced` into *seg (EOS last); returns the seconds spent
+  // in the model.
+  double sample(int k, const std::vector<int>& forced, const std::vector<int>& prev, Grammar& gram,
+                std::mt19937_64& rng, std::vector<int>* seg_out, GenerationResult* res_out) const;
+};
+
+double SegmentSampler::sample(int k, const std::vector<int>& forced, const std::vector<int>& prev, Grammar& gram,
+                              std::mt19937_64& rng, std::vector<int>* seg_out, GenerationResult* res_out) const {
+  const int max_pos = model.config().max_positions;
+  const int rows = model.config().vocab_size;
+  std::vector<int>& seg = *seg_out;
+  GenerationResult& res = *res_out;
+  double model_s = 0.0;
+  // Decoder input: BOS [prefix PREFIX_END] forced...
+  std::vector<int> fed{Codec::kBos};
+  EncoderOutput enc;
+  if (audio) {
+    MelSegment ms = logmel->segment(audio->samples.data(), audio->samples.size(), k);
+    auto t0 = std::chrono::steady_clock::now();
+    enc = model.encode(ms.data.data(), 1, segment_frames, 1);
+    model_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    enc = null_mem;
+    if (int(prev.size()) <= cfg.max_prefix_tokens) fed.insert(fed.end(), prev.begin(), prev.end());
+    fed.push_back(prefix_end);
+  }
+  fed.insert(fed.end(), forced.begin(), forced.end());
+  if (int(fed.size()) >= max_pos - 1) {  // no room: drop the prefix
+    fed.assign(1, Codec::kBos);
+    if (!audio) fed.push_back(prefix_end);
+    fed.insert(fed.end(), forced.begin(), forced.end());
+  }
+  const int budget = std::max(1, std::min(cfg.max_segment_tokens - int(forced.size()), max_pos - int(fed.size())));
+  auto t0 = std::chrono::steady_clock::now();
+  DecoderState st = model.start_decoding(enc, int(fed.size()) + budget);
+  std::vector<float> logits;
+  for (int id : fed) logits = model.step(st, {id});
+  res.decoder_steps += int64_t(fed.size());
+  int used = 0;
+  while (true) {
+    logits.resize(size_t(rows), kNegInf);
+    gram.mask(logits, budget - used);
+    int id = sample_from_logits(logits, cfg.sampling, rng);
+    if (id < 0) id = Codec::kEos;
+    ++used;
+    ++res.tokens_sampled;
+    seg.push_back(id);
+    if (id == Codec::kEos) break;
+    gram.apply(id);
+    logits = model.step(st, {id});
+    ++res.decoder_steps;
+  }
+  model_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return model_s;
+}
+
+}  // namespace
+
 GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSequence* prompt,
                                      const Audio* audio) const {
   cfg.validate();
@@ -383,7 +474,6 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
     throw ConfigError("generator: audio at " + std::to_string(audio->rate_hz) + " Hz, the model expects " +
                       std::to_string(impl_->mel_cfg.sample_rate_hz) + " Hz");
   const double seg_s = impl_->segment_s;
-  const int max_pos = model.config().max_positions;
   const int rows = model.config().vocab_size;
 
   GenerationResult res;
@@ -422,6 +512,8 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
   if (!audio) null_mem = model.null_memory(1);
   std::vector<int> prev;  // previous segment's tokens without EOS
   double model_s = 0.0;
+  const SegmentSampler sampler{model, cfg, audio, logmel.get(), null_mem, impl_->prefix_end,
+                               impl_->mel_cfg.segment_frames};
 
   for (int k = 0; k < n_seg; ++k) {
     const int64_t origin = codec.segment_origin_step(k * seg_s);
@@ -443,48 +535,7 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
       seg.push_back(id);
     }
     res.tokens_forced += int64_t(forced.size());
-    if (sample) {
-      // Decoder input: BOS [prefix PREFIX_END] forced...
-      std::vector<int> fed{Codec::kBos};
-      EncoderOutput enc;
-      if (audio) {
-        MelSegment ms = logmel->segment(audio->samples.data(), audio->samples.size(), k);
-        auto t0 = std::chrono::steady_clock::now();
-        enc = model.encode(ms.data.data(), 1, impl_->mel_cfg.segment_frames, 1);
-        model_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      } else {
-        enc = null_mem;
-        if (int(prev.size()) <= cfg.max_prefix_tokens) fed.insert(fed.end(), prev.begin(), prev.end());
-        fed.push_back(impl_->prefix_end);
-      }
-      fed.insert(fed.end(), forced.begin(), forced.end());
-      if (int(fed.size()) >= max_pos - 1) {  // no room: drop the prefix
-        fed.assign(1, Codec::kBos);
-        if (!audio) fed.push_back(impl_->prefix_end);
-        fed.insert(fed.end(), forced.begin(), forced.end());
-      }
-      const int budget = std::max(1, std::min(cfg.max_segment_tokens - int(forced.size()), max_pos - int(fed.size())));
-      auto t0 = std::chrono::steady_clock::now();
-      DecoderState st = model.start_decoding(enc, int(fed.size()) + budget);
-      std::vector<float> logits;
-      for (int id : fed) logits = model.step(st, {id});
-      res.decoder_steps += int64_t(fed.size());
-      int used = 0;
-      while (true) {
-        logits.resize(size_t(rows), kNegInf);
-        gram.mask(logits, budget - used);
-        int id = sample_from_logits(logits, cfg.sampling, rng);
-        if (id < 0) id = Codec::kEos;
-        ++used;
-        ++res.tokens_sampled;
-        seg.push_back(id);
-        if (id == Codec::kEos) break;
-        gram.apply(id);
-        logits = model.step(st, {id});
-        ++res.decoder_steps;
-      }
-      model_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
+    if (sample) model_s += sampler.sample(k, forced, prev, gram, rng, &seg, &res);
     if (seg.empty() || seg.back() != Codec::kEos) seg.push_back(Codec::kEos);
     dec.add_segment_steps(seg, origin, next_origin);
     prev.assign(seg.begin(), seg.end() - 1);
@@ -494,21 +545,7 @@ GenerationResult Generator::generate(const GeneratorConfig& cfg, const NoteSeque
   res.invalid_tokens = dec.invalid_tokens();
   if (res.invalid_tokens > 0)
     log_warn("generate", std::to_string(res.invalid_tokens) + " tokens were rejected by the note decoder");
-  // Notes still sounding at the end last until the end.
-  std::set<std::tuple<int64_t, int, int>> dangling;
-  for (const auto& [key, onset] : gram.active()) dangling.insert({onset, key % 128, key / 128});
-  NoteSequence seq = dec.finish();
-  std::vector<Note> kept;
-  for (Note n : seq.notes) {
-    if (!n.is_drum && dangling.count({codec.quantize_step(n.onset_s), n.pitch, n.program}))
-      n.offset_s = std::max(n.offset_s, end_s);
-    if (n.onset_s >= end_s - 1e-9) continue;
-    n.offset_s = std::min(n.offset_s, end_s);
-    if (n.offset_s > n.onset_s) kept.push_back(n);
-  }
-  res.notes.notes = std::move(kept);
-  res.notes.duration_s = end_s;
-  res.notes.sort();
+  res.notes = finish_notes(dec, gram, codec, end_s);
   res.decode_s = model_s;
   return res;
 }
