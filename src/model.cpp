@@ -503,6 +503,10 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
 
   const ModelConfig& c = I.cfg;
   auto expected = expected_tensors(c);
+  if (I.has_hconv) {
+    auto hconv = expected_hconv_tensors(I.hc);
+    expected.insert(expected.end(), hconv.begin(), hconv.end());
+  }
   std::map<std::string, Tensor> W;
   for (const auto& e : expected) {
     auto it = tensors.find(e.first);
@@ -515,19 +519,6 @@ std::unique_ptr<Model> Model::from_tensors(const nlohmann::json& cfg_json,
       throw ModelError("model: " + label + ": tensor '" + e.first + "' data size disagrees with its shape");
     W[e.first] = torch::from_blob(const_cast<float*>(it->second.data.data()), e.second, torch::kFloat).clone();
   }
-  if (I.has_hconv)
-    for (const auto& e : expected_hconv_tensors(I.hc)) {
-      auto it = tensors.find(e.first);
-      if (it == tensors.end())
-        throw ModelError("model: " + label + ": missing tensor '" + e.first + "' (expected shape " + shape_str(e.second) +
-                         ")");
-      if (it->second.shape != e.second)
-        throw ModelError("model: " + label + ": tensor '" + e.first + "' has shape " + shape_str(it->second.shape) +
-                         ", expected " + shape_str(e.second));
-      if (int64_t(it->second.data.size()) != it->second.numel())
-        throw ModelError("model: " + label + ": tensor '" + e.first + "' data size disagrees with its shape");
-      W[e.first] = torch::from_blob(const_cast<float*>(it->second.data.data()), e.second, torch::kFloat).clone();
-    }
   size_t unexpected = 0;
   for (const auto& kv : tensors)
     if (!W.count(kv.first) && kv.first != kNullMemoryTensor) ++unexpected;

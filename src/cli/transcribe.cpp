@@ -51,6 +51,7 @@ struct TranscribeOptions {
   std::string shard;              // "K/N" or empty
   std::string summary_path;       // JSON summary file or empty
   std::string decoder = "auto";   // auto | tokens | frames
+  std::string resample = "auto";  // auto | best | medium | fast
   // Frames decoder settings; NaN = not given (the model's "decoding" values apply).
   double onset_threshold = NAN, frame_threshold = NAN, min_note_ms = NAN, min_freq_hz = NAN, max_freq_hz = NAN;
 };
@@ -344,6 +345,10 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
           }
           AudioConfig ac;
           ac.target_rate_hz = transcriber->sample_rate_hz();
+          ac.resample_quality = o.resample == "best"     ? 0
+                                : o.resample == "medium" ? 1
+                                : o.resample == "fast"   ? 2
+                                                         : transcriber->preferred_resample_quality();
           // Streamed: decoded, resampled and transcribed one segment at a
           // time, so memory does not grow with the recording's length.
           AudioStream audio(job.input, ac);
@@ -525,6 +530,11 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "hconv models; faster, notes carry a confidence) or auto (the model's default: frames for hconv "
                   "models that say so, else tokens)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "tokens", "frames"}));
+  sub->add_option("--resample", opt->resample,
+                  "Resampler for audio not at the model's rate (libsamplerate): best (SINC_BEST), medium "
+                  "(SINC_MEDIUM, ~5x faster), fast (SINC_FASTEST) or auto (what the model's front end needs: "
+                  "best for MT3 log-mel models, medium for hconv models)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "best", "medium", "fast"}));
   sub->add_option("--onset-threshold", opt->onset_threshold,
                   "Frames decoder: onset probability (0-1) at which a peak starts a note [default: the model's, "
                   "else 0.5]")

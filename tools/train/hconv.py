@@ -332,25 +332,13 @@ class HConvModel(nn.Module):
 def save_hconv(model, out_dir, name, codec, training, dtype="F16", decoding=None):
     """Model directory: config.json (format_version 2, "frontend" logfreq, "hconv", "model", "codec",
     "decoding", "training") + model.safetensors (T5 tensors by MT3 names + hconv/* tensors)."""
-    import json
-    import os
     import mt3_model as M
-    from safetensors_io import write_safetensors
-    os.makedirs(out_dir, exist_ok=True)
     cfg = {"model_type": M.MODEL_TYPE, "format_version": 2, "name": name, "frontend": dict(model.fe),
            "hconv": dict(model.hc), "model": model.cfg.to_dict(), "codec": dict(codec),
            "decoding": dict(decoding or {"default": "frames", "onset_threshold": 0.5, "frame_threshold": 0.3,
                                          "min_note_ms": 0.0}),
            "training": dict(training or {})}
-    tensors = {k: v.detach().float().cpu().numpy() for k, v in model.flax_state().items()}
-    tmp = os.path.join(out_dir, "model.safetensors.tmp")
-    write_safetensors(tmp, tensors, dtype=dtype, metadata={"format": "tunescribe-mt3"})
-    os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
-    tmp = os.path.join(out_dir, "config.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, os.path.join(out_dir, "config.json"))
+    M.write_model_dir(out_dir, cfg, model.flax_state(), dtype)
     return cfg
 
 

@@ -363,7 +363,14 @@ def save_model(model, out_dir, name="model", frontend=None, codec=None, training
         "model": model.cfg.to_dict(),
         "training": dict(training or {}),
     }
-    tensors = {k: v.detach().float().cpu().numpy() for k, v in model.flax_state().items()}
+    write_model_dir(out_dir, cfg, model.flax_state(), dtype)
+    return cfg
+
+
+def write_model_dir(out_dir, cfg, params, dtype):
+    """config.json + model.safetensors (params: name -> tensor), each written atomically."""
+    os.makedirs(out_dir, exist_ok=True)
+    tensors = {k: v.detach().float().cpu().numpy() for k, v in params.items()}
     tmp = os.path.join(out_dir, "model.safetensors.tmp")
     write_safetensors(tmp, tensors, dtype=dtype, metadata={"format": "tunescribe-mt3"})
     os.replace(tmp, os.path.join(out_dir, "model.safetensors"))
@@ -372,7 +379,6 @@ def save_model(model, out_dir, name="model", frontend=None, codec=None, training
         json.dump(cfg, f, indent=2)
         f.write("\n")
     os.replace(tmp, os.path.join(out_dir, "config.json"))
-    return cfg
 
 
 def load_model(model_dir, dropout=0.0, device="cpu"):
