@@ -961,116 +961,127 @@ std::string expand_part_order(const std::string& spec) {
   return out;
 }
 
-void finish_tune(TuneParser& P, AbcTuneNotes& out, const AbcReaderConfig& cfg) {
-  // Play order per voice.
-  struct Timed { Fraction t; double qbpm; };
+// The order in which a voice's items play: P: part order (when the voice has part markers),
+// repeats and endings expanded as abc2midi plays them (or as written).
+std::vector<size_t> play_order(const Voice& v, const std::string& header_parts, const AbcReaderConfig& cfg) {
+  std::vector<size_t> order;
+  const auto& items = v.items;
+  std::string parts = cfg.expand_parts ? expand_part_order(header_parts) : "";
+  bool has_markers = false;
+  for (const auto& it : items) has_markers = has_markers || it.kind == Item::kPart;
+  auto section = [&](size_t b, size_t e) {
+    if (cfg.expand_repeats) {
+      auto o = expand_repeats(items, b, e);
+      order.insert(order.end(), o.begin(), o.end());
+    } else {
+      for (size_t k = b; k < e; ++k) order.push_back(k);
+    }
+  };
+  if (parts.size() >= 1 && has_markers) {
+    // segments
+    std::map<char, std::pair<size_t, size_t>> seg;
+    size_t first_marker = items.size();
+    for (size_t k = 0; k < items.size(); ++k) {
+      if (items[k].kind != Item::kPart) continue;
+      if (first_marker == items.size()) first_marker = k;
+      size_t e = k + 1;
+      while (e < items.size() && items[e].kind != Item::kPart) ++e;
+      if (!seg.count(items[k].part)) seg[items[k].part] = {k + 1, e};
+    }
+    section(0, first_marker);
+    for (char p : parts) {
+      auto f = seg.find(p);
+      if (f != seg.end()) section(f->second.first, f->second.second);
+    }
+  } else {
+    section(0, items.size());
+  }
+  return order;
+}
+
+// Tempo, meter and key changes met while playing the first voice (whole-note positions).
+struct TuneChanges {
   std::vector<std::pair<Fraction, double>> tempo_map;  // whole-note position -> quarter bpm
-  tempo_map.emplace_back(Fraction(0), P.header_qbpm > 0 ? P.header_qbpm : cfg.default_bpm);
   std::vector<std::pair<Fraction, std::pair<int, int>>> meters;
   std::vector<std::pair<Fraction, std::pair<int, bool>>> keys;
-  for (size_t vi = 0; vi < P.voices.size(); ++vi) {
-    const Voice& v = P.voices[vi];
-    out.voice_ids.push_back(v.id);
-    std::vector<size_t> order;
-    const auto& items = v.items;
-    std::string parts = cfg.expand_parts ? expand_part_order(P.header_parts) : "";
-    bool has_markers = false;
-    for (const auto& it : items) has_markers = has_markers || it.kind == Item::kPart;
-    auto section = [&](size_t b, size_t e) {
-      if (cfg.expand_repeats) {
-        auto o = expand_repeats(items, b, e);
-        order.insert(order.end(), o.begin(), o.end());
+};
+
+// Voice vi's notes in play order, in whole notes: ties merged, grace notes played when asked.
+void time_voice(const Voice& v, size_t vi, const std::vector<size_t>& order, const AbcReaderConfig& cfg,
+                TuneChanges& changes, std::vector<AbcReadNote>& notes) {
+  const auto& items = v.items;
+  auto& tempo_map = changes.tempo_map;
+  auto& meters = changes.meters;
+  auto& keys = changes.keys;
+  // Timing and ties.
+  Fraction t(0);
+  std::map<int, size_t> pending;  // pitch -> index in notes of a note tied forward
+  for (size_t k : order) {
+    const Item& it = items[k];
+    if (it.kind == Item::kTempo) {
+      if (vi == 0) tempo_map.emplace_back(t, it.qbpm);
+      continue;
+    }
+    if (it.kind == Item::kMeter) { if (vi == 0) meters.push_back({t, {it.num, it.den}}); continue; }
+    if (it.kind == Item::kKey) { if (vi == 0) keys.push_back({t, {it.fifths, it.minor}}); continue; }
+    if (it.kind == Item::kRest) { t = t + it.dur; pending.clear(); continue; }
+    if (it.kind != Item::kNote) continue;
+    Fraction start = t, dur = it.dur;
+    Fraction grace_total(0);
+    for (const auto& g : it.graces) grace_total = grace_total + g.second * Fraction(1, 4);
+    // abc2midi drops a grace group as long as its host note (half of it when staccato).
+    Fraction host = it.staccato ? it.dur * Fraction(1, 2) : it.dur;
+    if (cfg.play_grace_notes && !it.graces.empty() && grace_total < host) {
+      Fraction gt = t;
+      for (const auto& g : it.graces) {
+        Fraction gl = g.second * Fraction(1, 4);
+        if (gt + gl >= t + it.dur) break;
+        AbcReadNote n;
+        n.voice = static_cast<int>(vi);
+        n.pitch = g.first;
+        n.start = gt;
+        n.length = gl;
+        n.program = v.program;
+        n.is_drum = v.drum;
+        n.grace = true;
+        notes.push_back(n);
+        gt = gt + gl;
+      }
+      start = gt;
+      dur = t + it.dur - gt;
+    }
+    std::map<int, size_t> next_pending;
+    for (size_t p = 0; p < it.pitches.size(); ++p) {
+      int pitch = it.pitches[p];
+      if (pitch < 0 || pitch > 127) continue;
+      auto f = pending.find(pitch);
+      size_t idx;
+      if (f != pending.end() && !(cfg.play_grace_notes && !it.graces.empty())) {
+        idx = f->second;
+        notes[idx].length = (t + it.dur) - notes[idx].start;
       } else {
-        for (size_t k = b; k < e; ++k) order.push_back(k);
+        AbcReadNote n;
+        n.voice = static_cast<int>(vi);
+        n.pitch = pitch;
+        n.start = start;
+        n.length = dur;
+        n.program = v.program;
+        n.is_drum = v.drum;
+        notes.push_back(n);
+        idx = notes.size() - 1;
       }
-    };
-    if (parts.size() >= 1 && has_markers) {
-      // segments
-      std::map<char, std::pair<size_t, size_t>> seg;
-      size_t first_marker = items.size();
-      for (size_t k = 0; k < items.size(); ++k) {
-        if (items[k].kind != Item::kPart) continue;
-        if (first_marker == items.size()) first_marker = k;
-        size_t e = k + 1;
-        while (e < items.size() && items[e].kind != Item::kPart) ++e;
-        if (!seg.count(items[k].part)) seg[items[k].part] = {k + 1, e};
-      }
-      section(0, first_marker);
-      for (char p : parts) {
-        auto f = seg.find(p);
-        if (f != seg.end()) section(f->second.first, f->second.second);
-      }
-    } else {
-      section(0, items.size());
+      if (it.ties[p]) next_pending[pitch] = idx;
     }
-    // Timing and ties.
-    Fraction t(0);
-    std::map<int, size_t> pending;  // pitch -> index in out.notes of a note tied forward
-    for (size_t k : order) {
-      const Item& it = items[k];
-      if (it.kind == Item::kTempo) {
-        if (vi == 0) tempo_map.emplace_back(t, it.qbpm);
-        continue;
-      }
-      if (it.kind == Item::kMeter) { if (vi == 0) meters.push_back({t, {it.num, it.den}}); continue; }
-      if (it.kind == Item::kKey) { if (vi == 0) keys.push_back({t, {it.fifths, it.minor}}); continue; }
-      if (it.kind == Item::kRest) { t = t + it.dur; pending.clear(); continue; }
-      if (it.kind != Item::kNote) continue;
-      Fraction start = t, dur = it.dur;
-      Fraction grace_total(0);
-      for (const auto& g : it.graces) grace_total = grace_total + g.second * Fraction(1, 4);
-      // abc2midi drops a grace group as long as its host note (half of it when staccato).
-      Fraction host = it.staccato ? it.dur * Fraction(1, 2) : it.dur;
-      if (cfg.play_grace_notes && !it.graces.empty() && grace_total < host) {
-        Fraction gt = t;
-        for (const auto& g : it.graces) {
-          Fraction gl = g.second * Fraction(1, 4);
-          if (gt + gl >= t + it.dur) break;
-          AbcReadNote n;
-          n.voice = static_cast<int>(vi);
-          n.pitch = g.first;
-          n.start = gt;
-          n.length = gl;
-          n.program = v.program;
-          n.is_drum = v.drum;
-          n.grace = true;
-          out.notes.push_back(n);
-          gt = gt + gl;
-        }
-        start = gt;
-        dur = t + it.dur - gt;
-      }
-      std::map<int, size_t> next_pending;
-      for (size_t p = 0; p < it.pitches.size(); ++p) {
-        int pitch = it.pitches[p];
-        if (pitch < 0 || pitch > 127) continue;
-        auto f = pending.find(pitch);
-        size_t idx;
-        if (f != pending.end() && !(cfg.play_grace_notes && !it.graces.empty())) {
-          idx = f->second;
-          out.notes[idx].length = (t + it.dur) - out.notes[idx].start;
-        } else {
-          AbcReadNote n;
-          n.voice = static_cast<int>(vi);
-          n.pitch = pitch;
-          n.start = start;
-          n.length = dur;
-          n.program = v.program;
-          n.is_drum = v.drum;
-          out.notes.push_back(n);
-          idx = out.notes.size() - 1;
-        }
-        if (it.ties[p]) next_pending[pitch] = idx;
-      }
-      pending.swap(next_pending);
-      t = t + it.dur;
-    }
+    pending.swap(next_pending);
+    t = t + it.dur;
   }
-  std::stable_sort(out.notes.begin(), out.notes.end(), [](const AbcReadNote& a, const AbcReadNote& b) {
-    if (a.voice != b.voice) return a.voice < b.voice;
-    if (a.start != b.start) return a.start < b.start;
-    return a.pitch < b.pitch;
-  });
+}
+
+// The notes in seconds through the tempo map, with the tempo/meter/key metadata.
+void tune_sequence(const TuneParser& P, TuneChanges& changes, const AbcReaderConfig& cfg, AbcTuneNotes& out) {
+  auto& tempo_map = changes.tempo_map;
+  const auto& meters = changes.meters;
+  const auto& keys = changes.keys;
   // Seconds through the tempo map (sorted, last change at a position wins).
   std::stable_sort(tempo_map.begin(), tempo_map.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -1105,6 +1116,22 @@ void finish_tune(TuneParser& P, AbcTuneNotes& out, const AbcReaderConfig& cfg) {
   for (const auto& k : keys) seq.key_signatures.push_back(KeySignature{seconds(k.first), k.second.first, k.second.second});
   seq.sort();
   seq.duration_s = seq.end_time();
+}
+
+void finish_tune(TuneParser& P, AbcTuneNotes& out, const AbcReaderConfig& cfg) {
+  TuneChanges changes;
+  changes.tempo_map.emplace_back(Fraction(0), P.header_qbpm > 0 ? P.header_qbpm : cfg.default_bpm);
+  for (size_t vi = 0; vi < P.voices.size(); ++vi) {
+    const Voice& v = P.voices[vi];
+    out.voice_ids.push_back(v.id);
+    time_voice(v, vi, play_order(v, P.header_parts, cfg), cfg, changes, out.notes);
+  }
+  std::stable_sort(out.notes.begin(), out.notes.end(), [](const AbcReadNote& a, const AbcReadNote& b) {
+    if (a.voice != b.voice) return a.voice < b.voice;
+    if (a.start != b.start) return a.start < b.start;
+    return a.pitch < b.pitch;
+  });
+  tune_sequence(P, changes, cfg, out);
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ for tag in tiny default; do
   gen $tag "$model" b68 --bars 2 --tempo 90 --meter 6/8 --seed 4 --max-segment-tokens 200
   gen $tag "$model" prompt --prompt "$ROOT/tests/data/generate/prompt.abc" --seconds 2 --seed 9 --max-segment-tokens 256
   gen $tag "$model" plain --seconds 2 --seed 1
+  gen $tag "$model" audio --from-audio "$ROOT/tests/data/e2e/waltz-start.flac" --seconds 3 --seed 7 --max-segment-tokens 256
 done
 
 # ---- hashes --------------------------------------------------------------------------------
