@@ -1,9 +1,8 @@
 // abc_writer.h — performed notes (seconds) → one ABC 2.1 tune.
 //
-// What it does: estimates a tempo and beat grid from the notes (or takes them
-// from an override or from the NoteSequence's MIDI metadata), estimates the
-// meter (2/4 3/4 4/4 6/8 9/8 12/8, pickup bars), the key (duration-weighted
-// Krumhansl–Schmuckler with Albrecht–Shanahan profiles by default), quantises
+// What it does: takes tempo, beat grid, meter (2/4 3/4 4/4 6/8 9/8 12/8) and key
+// from the analysis component (analysis.h: estimates, overrides or the
+// NoteSequence's MIDI metadata), places pickup bars, quantises
 // onsets/offsets to a rational grid (1/16 or 1/32, triplets where they fit
 // clearly better), groups notes into one voice per instrument (a wide-range
 // piano part split into right/left hand), spells pitches for the key and
