@@ -357,17 +357,22 @@ bool is_model_dir(const fs::path& p) {
 }
 }  // namespace
 
-std::string default_model_dir() {
+std::string default_model_dir(const std::string& name) {
   std::vector<fs::path> candidates;
   std::string ed = exe_dir();
   if (!ed.empty()) {
-    candidates.push_back(fs::path(ed) / ".." / "share" / "tunescribe" / "models" / "default");
-    candidates.push_back(fs::path(ed) / ".." / ".." / "models" / "default");  // build/bin → source tree
+    candidates.push_back(fs::path(ed) / ".." / "share" / "tunescribe" / "models" / name);
+    candidates.push_back(fs::path(ed) / ".." / ".." / "models" / name);  // build/bin → source tree
   }
-  candidates.push_back(fs::path(TUNESCRIBE_SOURCE_DIR) / "models" / "default");
+  candidates.push_back(fs::path(TUNESCRIBE_SOURCE_DIR) / "models" / name);
   for (const auto& c : candidates)
     if (is_model_dir(c)) return fs::weakly_canonical(c).string();
   return "";
+}
+
+std::string default_generate_model_dir() {
+  std::string g = default_model_dir("generate");
+  return g.empty() ? default_model_dir() : g;
 }
 
 }  // namespace tunescribe

@@ -514,12 +514,12 @@ TEST(CliGenerate, BadValuesAreUsageErrorsNamingTheOption) {
 }
 
 TEST(CliGenerate, UsesTheDefaultModelWithoutModelAndAMissingModelIsExit3) {
-  ASSERT_FALSE(default_model_dir().empty()) << "models/default is missing";
+  ASSERT_FALSE(default_generate_model_dir().empty()) << "models/generate and models/default are missing";
   std::string d = test::temp_dir("gen_default");
   auto r = run_command(q(tunescribe_bin()) + " generate -o " + q(d) + " --seconds 2 --seed 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
-  std::ifstream cfg(default_model_dir() + "/config.json");
+  std::ifstream cfg(default_generate_model_dir() + "/config.json");
   EXPECT_EQ(j["model"], nlohmann::json::parse(cfg)["name"]);
   EXPECT_TRUE(fs::exists(d + "/generated-1.abc"));
   EXPECT_TRUE(fs::exists(d + "/generated-1.mid"));

@@ -12,7 +12,7 @@
 #   - score (--json, both reward modes): each written ABC against its MIDI, and every 40th ABC
 #     file of ../shared/corpora/abc against itself;
 #   - generate: the determinism cases of tests/generate_test.cpp, with models/tiny and the
-#     default model (models/default; its hashes change when that model is replaced).
+#     generation model (models/generate; its hashes change when that model is replaced).
 # Exit status: 0 when all hashes match the baseline (or no baseline was given), 1 otherwise.
 set -euo pipefail
 
@@ -84,7 +84,7 @@ gen() {  # $1 = model tag, $2 = model dir, $3 = case name, rest = options
 }
 for tag in tiny default; do
   model=$TINY
-  [ $tag = default ] && model=$ROOT/models/default
+  [ $tag = default ] && model=$ROOT/models/generate
   gen $tag "$model" s5 --seconds 3 --seed 5 --max-segment-tokens 256
   gen $tag "$model" s5n2 --seconds 3 --seed 5 --num 2 --max-segment-tokens 256
   gen $tag "$model" base --seconds 2 --seed 1 --max-segment-tokens 256

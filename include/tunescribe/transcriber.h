@@ -92,8 +92,12 @@ class Transcriber {
   std::unique_ptr<Impl> impl_;
 };
 
-// The shipped default model: <exe dir>/../share/tunescribe/models/default,
-// else <source dir>/models/default. Empty string when none is found.
-std::string default_model_dir();
+// A shipped model: <exe dir>/../share/tunescribe/models/<name>, else
+// <source dir>/models/<name>. Empty string when none is found. "default" is the
+// transcription model.
+std::string default_model_dir(const std::string& name = "default");
+// The model `generate` uses without --model: models/generate (a token model
+// trained for continuation without audio), else models/default.
+std::string default_generate_model_dir();
 
 }  // namespace tunescribe
