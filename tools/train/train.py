@@ -238,10 +238,18 @@ def plot_curve(log_path, png_path):
     tr = [r for r in rows if r.get("kind") == "train"]
     ev = [r for r in rows if r.get("kind") == "eval"]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    dense = any("dense_frame" in r for r in tr)
     if tr:
-        ax[0].plot([r["step"] for r in tr], [r["loss"] for r in tr], lw=0.8, label="train loss")
+        ax[0].plot([r["step"] for r in tr], [r["loss"] for r in tr], lw=0.8,
+                   label="train loss (heads + tokens)" if dense else "train loss")
+        if dense:
+            ax[0].plot([r["step"] for r in tr], [r["ce"] for r in tr], lw=0.6, alpha=0.6, label="train token CE")
     if ev:
-        ax[0].plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="validation loss")
+        ax[0].plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="validation token CE")
+        if any("val_dense_frame" in r for r in ev):
+            ax[0].plot([r["step"] for r in ev if "val_dense_frame" in r],
+                       [r["val_dense_frame"] + r["val_dense_onset"] for r in ev if "val_dense_frame" in r], "s-",
+                       label="validation onset + frame BCE")
         ax[1].plot([r["step"] for r in ev], [r["val_acc"] for r in ev], "o-", label="val token accuracy")
         if any("val_null_acc" in r for r in ev):
             ax[1].plot([r["step"] for r in ev if "val_null_acc" in r],
