@@ -26,8 +26,8 @@ using tunescribe::test::run_command;
 using tunescribe::test::tunescribe_bin;
 
 namespace {
-// Measured with the shipped model, tunescribe-hconv-d128-step7500 on its default (frames) path:
-// waltz onset F1 0.856, onset+offset F1 0.611; held-out clip onset F1 0.817 (docs/model-card.md).
+// Measured with the shipped model, tunescribe-hconv-d128-step9800 on its default (frames) path:
+// waltz onset F1 0.866, onset+offset F1 0.623; held-out clip onset F1 0.803 (docs/model-card.md).
 // The floors sit well below (random weights score 0; the previous token-only model measured
 // 0.24 / 0.02 and 0.18 on these clips).
 constexpr double kWaltzOnsetFloor = 0.65;
