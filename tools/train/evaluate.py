@@ -73,7 +73,7 @@ def make_clips(data, out, limit):
         with open(midi_path, "wb") as f:
             f.write(z["midi"].tobytes())
         tracks = midi_notes.read_tracks(midi_path)
-        programs = program_changes(midi_path)
+        programs = midi_notes.program_changes(midi_path)
         seg_s = SEGMENT_SAMPLES / SAMPLE_RATE
         n_seg = meta["excerpt_segments"]
         for i, ex in enumerate(meta["excerpts"]):
@@ -90,7 +90,7 @@ def make_clips(data, out, limit):
                 notes = [(on - t0, min(off, t1) - t0, p, v) for on, off, p, v in tr.notes if t0 <= on < t1]
                 if not notes:
                     continue
-                prog = program_at(programs, tr.channel, t0)
+                prog = midi_notes.program_at(programs, tr.channel, t0)
                 channels.append({"channel": tr.channel, "controls": [(0.0, "program", prog, 0)], "notes": notes})
                 n_notes += len(notes)
             if n_notes == 0:
@@ -103,30 +103,6 @@ def make_clips(data, out, limit):
             if limit and len(clips) >= limit:
                 return clips
     return clips
-
-
-def program_changes(midi_path):
-    """{channel: [(time_s, program)]} of the job MIDI (it sets programs at each excerpt's origin)."""
-    import mido
-    mid = mido.MidiFile(midi_path)
-    changes = {}
-    for tr in mid.tracks:
-        tick = 0
-        for msg in tr:
-            tick += msg.time
-            if msg.type == "program_change":
-                t = mido.tick2second(tick, mid.ticks_per_beat, midi_notes.TEMPO_US)
-                changes.setdefault(msg.channel, []).append((t, msg.program))
-    return {ch: sorted(v) for ch, v in changes.items()}
-
-
-def program_at(changes, channel, t):
-    """The channel's program in force at time t."""
-    prog = 0
-    for when, p in changes.get(channel, []):
-        if when <= t + 1e-6:
-            prog = p
-    return prog
 
 
 def read_notes_mid(path):

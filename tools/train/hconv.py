@@ -202,29 +202,15 @@ def frame_labels(notes, seg_start, fe=DEFAULT_FRONTEND):
 
 
 def job_notes(midi_bytes):
-    """Notes of a rendered job MIDI: [(on, off, pitch, vel, program)] (drum channel skipped)."""
+    """Notes of a rendered job MIDI: [(on, off, pitch, vel, program)] sorted (drum channel skipped);
+    the program is the one in force on the note's channel at its onset."""
     import io
     import mido
+    import midi_notes
     mid = mido.MidiFile(file=io.BytesIO(bytes(midi_bytes)))
-    out = []
-    t = 0.0
-    prog = {}
-    open_ = {}
-    for msg in mid:  # merged tracks, time in seconds
-        t += msg.time
-        if msg.is_meta or not hasattr(msg, "channel") or msg.channel == 9:
-            continue
-        if msg.type == "program_change":
-            prog[msg.channel] = msg.program
-        elif msg.type == "note_on" and msg.velocity > 0:
-            open_.setdefault((msg.channel, msg.note), []).append((t, msg.velocity, prog.get(msg.channel, 0)))
-        elif msg.type in ("note_off", "note_on"):
-            q = open_.get((msg.channel, msg.note))
-            if q:
-                on, v, pg = q.pop(0)
-                out.append((on, t, msg.note, v, pg))
-    out.sort()
-    return out
+    programs = midi_notes.program_changes(mid)
+    return sorted((on, off, p, v, midi_notes.program_at(programs, tr.channel, on))
+                  for tr in midi_notes.tracks_of(mid) for on, off, p, v in tr.notes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -96,7 +96,35 @@ def _apply_sustain(raw_notes, pedal_events):
 
 
 def read_tracks(path: str) -> List[Track]:
-    mid = mido.MidiFile(path)
+    return tracks_of(mido.MidiFile(path))
+
+
+def program_changes(mid) -> dict:
+    """{channel: [(time_s, program)]} of a MIDI file (path or mido.MidiFile) written by write_midi
+    (one tempo), e.g. a rendered job MIDI, which sets programs at each excerpt's origin."""
+    if not isinstance(mid, mido.MidiFile):
+        mid = mido.MidiFile(mid)
+    changes = {}
+    for tr in mid.tracks:
+        tick = 0
+        for msg in tr:
+            tick += msg.time
+            if msg.type == "program_change":
+                t = mido.tick2second(tick, mid.ticks_per_beat, TEMPO_US)
+                changes.setdefault(msg.channel, []).append((t, msg.program))
+    return {ch: sorted(v) for ch, v in changes.items()}
+
+
+def program_at(changes, channel, t):
+    """The channel's program in force at time t."""
+    prog = 0
+    for when, p in changes.get(channel, []):
+        if when <= t + 1e-6:
+            prog = p
+    return prog
+
+
+def tracks_of(mid: mido.MidiFile) -> List[Track]:
     conv = _ticks_to_s(_tempo_map(mid), mid.ticks_per_beat)
     tracks = []
     for ti, tr in enumerate(mid.tracks):

@@ -564,10 +564,10 @@ def main():
         if arch == "hconv":
             n_tok = int(round(B * args.token_frac))
             rows = np.sort(null_rng.permutation(B)[:n_tok])
-            sub = {"targets": batch["targets"][torch.from_numpy(rows)] if n_tok else batch["targets"][:0],
-                   "prev": [batch["prev"][i] for i in rows]}
-            inp, tgt, w = (build_batch(sub, null_mask[rows], prefix_end_id, args.max_prefix, device)
-                           if n_tok else (None, None, None))
+            inp = tgt = w = None
+            if n_tok:
+                sub = {"targets": batch["targets"][torch.from_numpy(rows)], "prev": [batch["prev"][i] for i in rows]}
+                inp, tgt, w = build_batch(sub, null_mask[rows], prefix_end_id, args.max_prefix, device)
         else:
             inp, tgt, w = build_batch(batch, null_mask, prefix_end_id, args.max_prefix, device)
         lr = lr_at(step, args)
