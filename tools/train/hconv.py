@@ -315,6 +315,56 @@ class HConvModel(nn.Module):
         return out
 
 
+def grow_from(dst, src, new_scale=0.01):
+    """Initialise the wider/deeper HConvModel `dst` from the trained `src` so that it computes
+    (nearly) the same function: every tensor of `src` is copied into the leading block of its
+    counterpart; weights from new channels into old ones are zero (so the old channels see no
+    change), new output channels keep their random initialisation (so they learn at once), and the
+    old-channel rows of new residual layers are scaled by `new_scale` (exactly the old function at
+    0; a small non-zero scale lets their gradients flow through the ReLU). The T5 input projection
+    gets zero rows for the new key channels' memory columns. Front end, harmonics, families and the
+    T5 dimensions must match; conv_channels, key_channels and res_layers may only grow."""
+    for k in ("harmonics", "num_families", "bin_offset"):
+        if dst.hc[k] != src.hc[k]:
+            raise ValueError("grow_from: hconv %s differs (%r -> %r)" % (k, src.hc[k], dst.hc[k]))
+    for k in ("conv_channels", "key_channels", "res_layers"):
+        if dst.hc[k] < src.hc[k]:
+            raise ValueError("grow_from: hconv %s shrinks (%d -> %d)" % (k, src.hc[k], dst.hc[k]))
+    if dst.fe != src.fe:
+        raise ValueError("grow_from: front ends differ")
+    old_c2, new_c2 = src.hc["key_channels"], dst.hc["key_channels"]
+    sstate = src.state_dict()
+    with torch.no_grad():
+        for name, d in dst.state_dict().items():
+            if name.endswith("continuous_inputs_projection.kernel"):
+                s = sstate[name]
+                if s.shape[1] != d.shape[1]:
+                    raise ValueError("grow_from: T5 width differs")
+                d.zero_()
+                d[:old_c2 * NUM_PITCHES] = s[:old_c2 * NUM_PITCHES]
+                d[new_c2 * NUM_PITCHES:] = s[old_c2 * NUM_PITCHES:]
+                continue
+            if name not in sstate:
+                if name.startswith("front.res."):  # a new residual layer
+                    if name.endswith("weight"):
+                        d[:old_c2] *= new_scale
+                    else:
+                        d[:old_c2] = 0.0
+                    continue
+                raise ValueError("grow_from: no source for %s" % name)
+            s = sstate[name]
+            if s.shape == d.shape:
+                d.copy_(s)
+                continue
+            if s.dim() != d.dim() or any(a > b for a, b in zip(s.shape, d.shape)):
+                raise ValueError("grow_from: %s cannot grow %s -> %s" % (name, tuple(s.shape), tuple(d.shape)))
+            so = s.shape[0]
+            if s.dim() >= 2:
+                d[:so, s.shape[1]:] = 0.0
+            d[tuple(slice(0, n) for n in s.shape)] = s
+    return dst
+
+
 def save_hconv(model, out_dir, name, codec, training, dtype="F16", decoding=None):
     """Model directory: config.json (format_version 2, "frontend" logfreq, "hconv", "model", "codec",
     "decoding", "training") + model.safetensors (T5 tensors by MT3 names + hconv/* tensors)."""

@@ -11,6 +11,9 @@
 2. the log-frequency filterbank: every column sums to 1 below Nyquist; a pure tone's strongest bin
    is its own pitch's bin; the harmonic stack puts harmonic h of key p at key p's column.
 3. LogFreq is computed per segment: the next segment's samples never change this one.
+4. grow_from: a wider/deeper model initialised from a small one computes the same heads and the
+   same T5 encoder output (exactly with new_scale 0, closely with the default), and its new
+   channels are live (non-zero gradients).
 """
 import math
 import os
@@ -117,8 +120,47 @@ def test_per_segment():
     print("per-segment features ok")
 
 
+def test_grow_from():
+    import mt3_model as M
+    torch.manual_seed(0)
+    mc = M.ModelConfig(d_model=32, num_heads=2, head_dim=16, mlp_dim=64, num_encoder_layers=1,
+                       num_decoder_layers=1, input_depth=1, vocab_size=64, max_positions=256)
+    small_hc = dict(H.DEFAULT_HCONV, conv_channels=4, key_channels=6, res_layers=2)
+    big_hc = dict(H.DEFAULT_HCONV, conv_channels=6, key_channels=9, res_layers=4)
+    src = H.HConvModel(mc, FE, small_hc).eval()
+    with torch.no_grad():  # make every source weight matter (the heads' bias starts at a constant)
+        for p in src.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    feats = torch.randn(2, FE["segment_frames"], FE["n_bins"])
+    with torch.no_grad():
+        h0, m0 = src.front(feats)
+        e0 = src.t5.encoder.continuous_inputs_projection(m0)
+    for scale, tol in ((0.0, 1e-5), (0.01, 0.05)):
+        torch.manual_seed(1)
+        dst = H.grow_from(H.HConvModel(mc, FE, big_hc).eval(), src, new_scale=scale)
+        with torch.no_grad():
+            h1, m1 = dst.front(feats)
+            e1 = dst.t5.encoder.continuous_inputs_projection(m1)
+        dh = float((h1 - h0).abs().max() / h0.abs().max())
+        de = float((e1 - e0).abs().max() / e0.abs().max())
+        check(dh <= tol and de <= tol, "grow_from scale %g: heads differ by %.2g, memory projection by %.2g"
+              % (scale, dh, de))
+    dst.train()
+    h, m = dst.front(feats)
+    (h.sum() + dst.t5.encoder.continuous_inputs_projection(m).sum()).backward()
+    check(float(dst.front.heads.weight.grad[:, 6:].abs().sum()) > 0, "grow_from: new key channels get no gradient")
+    check(float(dst.front.res[3].weight.grad.abs().sum()) > 0, "grow_from: new residual layer gets no gradient")
+    bad = dict(big_hc, key_channels=4)
+    try:
+        H.grow_from(H.HConvModel(mc, FE, bad), src)
+        check(False, "grow_from accepted a narrower model")
+    except ValueError:
+        pass
+
+
 if __name__ == "__main__":
     test_round_trip()
     test_filterbank()
     test_per_segment()
+    test_grow_from()
     print("hconv tests passed")

@@ -377,7 +377,9 @@ def main():
         with open(os.path.join(args.init_from, "config.json")) as f:
             icfg = json.load(f)
         run_cfg = {"model": icfg["model"], "codec": icfg["codec"], "size": args.size, "arch": "hconv",
-                   "frontend": icfg["frontend"], "hconv": icfg["hconv"]}
+                   "frontend": icfg["frontend"], "hconv": dict(icfg["hconv"])}
+        if args.hconv_json:  # grow the model (wider / deeper conv front; see hconv.grow_from)
+            run_cfg["hconv"].update(json.load(open(args.hconv_json)))
     num_classes, vocab, rows, prefix_end_id = codec_sizes(run_cfg["codec"])
     arch = run_cfg.get("arch", "mt3")
 
@@ -421,9 +423,18 @@ def main():
         if arch != "hconv":
             sys.exit("train: --init-from needs --arch hconv")
         src, src_cfg = H.load_hconv(args.init_from)
-        missing = model.load_state_dict(src.state_dict(), strict=False)
-        if missing.missing_keys or missing.unexpected_keys:
-            sys.exit("train: --init-from %s: model shapes differ (%s)" % (args.init_from, missing))
+        if src.hc != model.hc:
+            try:
+                H.grow_from(model, src)
+            except ValueError as e:
+                sys.exit("train: --init-from %s: %s" % (args.init_from, e))
+            print("[train] grown from hconv %s to %s" % (
+                {k: src.hc[k] for k in ("conv_channels", "key_channels", "res_layers")},
+                {k: model.hc[k] for k in ("conv_channels", "key_channels", "res_layers")}), file=sys.stderr)
+        else:
+            missing = model.load_state_dict(src.state_dict(), strict=False)
+            if missing.missing_keys or missing.unexpected_keys:
+                sys.exit("train: --init-from %s: model shapes differ (%s)" % (args.init_from, missing))
         step = int(src_cfg.get("training", {}).get("steps", 0))
         wall_before = float(src_cfg.get("training", {}).get("wall_time_s", 0.0))
         init_cpu = float(src_cfg.get("training", {}).get("cpu_time_s", 0.0))
