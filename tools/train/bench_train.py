@@ -9,18 +9,16 @@ Prints one JSON line.
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import dataset as D  # noqa: E402
-import features  # noqa: E402
-import mt3_model as M  # noqa: E402
-import train as T  # noqa: E402
+from tunescribe_train import dataset as D  # noqa: E402
+from tunescribe_train import features  # noqa: E402
+from tunescribe_train import mt3_model as M  # noqa: E402
+from tunescribe_train import trainer as T  # noqa: E402
 
 
 def main():

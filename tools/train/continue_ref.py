@@ -10,14 +10,12 @@ next prefix. Prints one JSON line per segment: {"segment": k, "tokens": [...]}.
 import argparse
 import json
 import os
-import sys
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import mt3_model as M  # noqa: E402
-import train as T  # noqa: E402
+from tunescribe_train import mt3_model as M  # noqa: E402
+from tunescribe_train import trainer as T  # noqa: E402
 
 
 @torch.no_grad()

@@ -36,9 +36,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import audio_codec  # noqa: E402
-import midi_notes  # noqa: E402
+from tunescribe_train import audio_codec  # noqa: E402
+from tunescribe_train import midi_notes  # noqa: E402
 
 SAMPLE_RATE = 16000
 SEGMENT_SAMPLES = 32768
@@ -147,7 +146,7 @@ def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
     """Transcribe every WAV under clips_dir with the PyTorch hconv reference -> est_dir/*.mid."""
     import wave
     import torch
-    import hconv as H
+    from tunescribe_train import hconv as H
     model, cfg = H.load_hconv(model_dir)
     fe = cfg["frontend"]
     lf = H.LogFreq(fe)

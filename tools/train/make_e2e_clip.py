@@ -18,10 +18,9 @@ import numpy as np
 import soundfile as sf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import midi_notes  # noqa: E402
+from tunescribe_train import midi_notes  # noqa: E402
 import render  # noqa: E402
-import split as split_mod  # noqa: E402
+from tunescribe_train import split as split_mod  # noqa: E402
 
 WINDOW_S = 12.0
 LEAD_S = 0.25        # silence before the first note

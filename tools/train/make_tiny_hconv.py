@@ -19,15 +19,13 @@ decoder itself is tested on crafted posteriors too).
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hconv as H  # noqa: E402
-import mt3_model as M  # noqa: E402
-from safetensors_io import write_safetensors  # noqa: E402
+from tunescribe_train import hconv as H  # noqa: E402
+from tunescribe_train import mt3_model as M  # noqa: E402
+from tunescribe_train.safetensors_io import write_safetensors  # noqa: E402
 
 
 def test_audio(n):

@@ -13,14 +13,12 @@ tests/model_test.cpp computes the same formula).
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mt3_model as M  # noqa: E402
-from safetensors_io import write_safetensors  # noqa: E402
+from tunescribe_train import mt3_model as M  # noqa: E402
+from tunescribe_train.safetensors_io import write_safetensors  # noqa: E402
 
 TINY = M.ModelConfig(d_model=64, num_heads=2, head_dim=24, mlp_dim=128, num_encoder_layers=2,
                      num_decoder_layers=2, input_depth=512, vocab_size=1536, max_positions=2048)

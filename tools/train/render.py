@@ -58,10 +58,9 @@ except ImportError:
     sf = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import split as split_mod  # noqa: E402
+from tunescribe_train import split as split_mod  # noqa: E402
 try:
-    import midi_notes  # noqa: E402  (mido; not needed by --synthesize)
+    from tunescribe_train import midi_notes  # noqa: E402  (mido; not needed by --synthesize)
 except ImportError:
     midi_notes = None
 

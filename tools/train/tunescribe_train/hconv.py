@@ -34,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import features
+from . import features
 
 NUM_PITCHES = 88
 MIN_PITCH = 21
@@ -206,7 +206,7 @@ def job_notes(midi_bytes):
     the program is the one in force on the note's channel at its onset."""
     import io
     import mido
-    import midi_notes
+    from . import midi_notes
     mid = mido.MidiFile(file=io.BytesIO(bytes(midi_bytes)))
     programs = midi_notes.program_changes(mid)
     return sorted((on, off, p, v, midi_notes.program_at(programs, tr.channel, on))
@@ -301,7 +301,7 @@ class HConvModel(nn.Module):
 
     def __init__(self, mcfg, fe=DEFAULT_FRONTEND, hc=DEFAULT_HCONV, dropout=0.0, with_null_memory=True):
         super().__init__()
-        import mt3_model as M
+        from . import mt3_model as M
         self.front = HarmonicFront(fe, hc)
         d = mcfg.to_dict()
         d["input_depth"] = self.front.memory_depth
@@ -368,7 +368,7 @@ def grow_from(dst, src, new_scale=0.01):
 def save_hconv(model, out_dir, name, codec, training, dtype="F16", decoding=None):
     """Model directory: config.json (format_version 2, "frontend" logfreq, "hconv", "model", "codec",
     "decoding", "training") + model.safetensors (T5 tensors by MT3 names + hconv/* tensors)."""
-    import mt3_model as M
+    from . import mt3_model as M
     cfg = {"model_type": M.MODEL_TYPE, "format_version": 2, "name": name, "frontend": dict(model.fe),
            "hconv": dict(model.hc), "model": model.cfg.to_dict(), "codec": dict(codec),
            "decoding": dict(decoding or {"default": "frames", "onset_threshold": 0.5, "frame_threshold": 0.3,
@@ -382,8 +382,8 @@ def load_hconv(model_dir):
     """-> (HConvModel in eval mode, config dict)."""
     import json
     import os
-    import mt3_model as M
-    from safetensors_io import read_safetensors
+    from . import mt3_model as M
+    from .safetensors_io import read_safetensors
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     if "hconv" not in cfg:
         raise ValueError("%s: not an hconv model" % model_dir)

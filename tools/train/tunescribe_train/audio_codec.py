@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from . import REPO
 _backend = None
 
 
@@ -42,7 +42,7 @@ class _CtypesSndfile:
 
     def __init__(self):
         cands = [os.environ.get("TS_LIBSNDFILE", "")]
-        repo = os.path.dirname(os.path.dirname(HERE))
+        repo = REPO
         cands += sorted(glob.glob(os.path.join(repo, "data", "sndfile-libs", "**", "libsndfile.so.1"), recursive=True))
         found = ctypes.util.find_library("sndfile")
         if found:

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,8 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
+from .safetensors_io import read_safetensors, write_safetensors
 
 MODEL_TYPE = "tunescribe-mt3"
 FORMAT_VERSION = 1
@@ -400,30 +398,3 @@ def load_model(model_dir, dropout=0.0, device="cpu"):
                 raise ValueError(f"{model_dir}: tensor {name} has shape {t.shape}, expected {tuple(p.shape)}")
             p.copy_(torch.from_numpy(np.ascontiguousarray(t)))
     return model.to(device), cfg
-
-
-def _self_test():
-    """Quick check: training step with dropout + z_loss, bf16 autocast, cached == uncached greedy."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(d_model=32, num_heads=2, head_dim=12, mlp_dim=48, num_encoder_layers=1,
-                      num_decoder_layers=2, input_depth=16, vocab_size=128, max_positions=64)
-    m = MT3Model(cfg, dropout=0.1)
-    mel = torch.randn(3, 20, 16)
-    tgt = torch.randint(3, 128, (3, 10))
-    tgt[0, 7:] = PAD_ID
-    inp = torch.cat([torch.zeros(3, 1, dtype=torch.long), tgt[:, :-1]], 1)
-    m.train()
-    loss, parts = loss_fn(m(mel, inp, tgt, null_audio=torch.tensor([False, True, False])), tgt)
-    loss.backward()
-    assert all(p.grad is not None for p in m.parameters()), "a parameter gets no gradient"
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss_bf16, _ = loss_fn(m(mel, inp, tgt), tgt)
-    assert torch.isfinite(loss_bf16)
-    m.eval()
-    mem = m.encode(mel)
-    assert m.greedy(mem, 12) == m.greedy(mem, 12, use_cache=False)
-    print(f"mt3_model self-test ok: loss {float(loss):.3f} (ce {parts['ce']:.3f}), bf16 loss {float(loss_bf16):.3f}")
-
-
-if __name__ == "__main__":
-    _self_test()

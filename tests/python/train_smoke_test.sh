@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/train/smoke_test.sh — CI smoke test of the training pipeline (~1-2 min on 2 cores):
+# tests/python/train_smoke_test.sh — CI smoke test of the training pipeline (~1-2 min on 2 cores):
 #   1. render 2 tiny train excerpts (+1 validation excerpt) with FluidSynth, targets from
 #      `tunescribe tokens` (the C++ codec);
 #   2. train the "micro" model for 40 steps on CPU and check that the loss falls;
@@ -7,7 +7,7 @@
 #   4. export (fp16 safetensors + config.json with provenance), reload it in Python and compare
 #      logits with the trained weights; check names, dtypes and provenance;
 #   5. if `tunescribe transcribe` can run a model, transcribe a rendered clip with the export.
-# Usage: tools/train/smoke_test.sh [path/to/tunescribe]   (default build/bin/tunescribe)
+# Usage: tests/python/train_smoke_test.sh [path/to/tunescribe]   (default build/bin/tunescribe)
 # Exit 0 = pass, 77 = skipped (missing fluidsynth / soundfont / shared corpora / binary).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +24,7 @@ command -v fluidsynth >/dev/null || skip "fluidsynth not installed"
 T=$(mktemp -d /tmp/ts-train-smoke.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export OMP_NUM_THREADS=2
+export PYTHONPATH="$PWD/tools/train${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 
 echo "[smoke] render"
@@ -53,9 +54,8 @@ $PY - "$T" <<'EOF'
 import json, os, sys
 import numpy as np, torch
 T = sys.argv[1]
-sys.path.insert(0, "tools/train")
-import mt3_model as M
-from safetensors_io import read_safetensors
+from tunescribe_train import mt3_model as M
+from tunescribe_train.safetensors_io import read_safetensors
 rows = [json.loads(l) for l in open(os.path.join(T, "run", "log.jsonl"))]
 tr = [r for r in rows if r["kind"] == "train"]
 ev = [r for r in rows if r["kind"] == "eval"]
@@ -64,7 +64,7 @@ print("train ce: first %.3f -> last %.3f over %d steps" % (first, last, tr[-1]["
 assert tr[-1]["step"] == 45, "resume did not reach step 45"
 assert last < 0.75 * first, "loss did not fall enough"
 assert len(ev) == 2 and ev[-1]["val_loss"] < ev[0]["val_loss"] * 1.05, ev
-import train as TR
+from tunescribe_train import trainer as TR
 ckpt = TR.load_checkpoint(os.path.join(T, "run", "checkpoint.pt"))
 model, cfg = M.load_model(os.path.join(T, "export"))
 ref = M.MT3Model(M.ModelConfig.from_dict(cfg["model"]))
@@ -91,7 +91,7 @@ for k in ("steps", "git_commit", "hardware", "wall_time_s", "data", "split", "pr
 roots = tr_cfg["data"]["roots"]  # the resumed run trained on both shard roots
 assert tr_cfg["steps"] == 45 and [r["train"]["shards"] for r in roots] == [1, 1], roots
 assert roots[1]["train"]["soundfonts"] == ["TimGM6mb.sf2"], roots[1]
-import dataset as D
+from tunescribe_train import dataset as D
 assert len(D.list_shards(roots[0]["root"] + os.pathsep + roots[1]["root"], "train")) == 2
 # --schedule-from: a warm restart replays the same warm-up and cosine, shifted to start at that step
 from types import SimpleNamespace as NS
@@ -129,13 +129,16 @@ $PY tools/train/train.py --data "$T/shards" --run "$T/hrun" --arch hconv --model
     --log-every 5 --eval-every 30 --eval-examples 4 --ckpt-every 30 --threads 2 --seed 3 --export "$T/hexport"
 $PY tools/train/train.py --data "$T/shards" --run "$T/hrun2" --init-from "$T/hexport" --steps 33 --batch-size 4 \
     --log-every 1 --eval-every 100 --threads 2 --seed 4
+# grow: wider key channels and one more dilated residual layer, initialised from the export
+echo '{"key_channels":12,"res_layers":2}' > "$T/grow.json"
+$PY tools/train/train.py --data "$T/shards" --run "$T/hrun3" --init-from "$T/hexport" --hconv-json "$T/grow.json" \
+    --steps 32 --batch-size 4 --log-every 1 --eval-every 100 --threads 2 --seed 4 --export "$T/hexport3"
 $PY - "$T" <<'EOF'
 import json, os, sys
 import numpy as np, torch
 T = sys.argv[1]
-sys.path.insert(0, "tools/train")
-import hconv as H
-import train as TR
+from tunescribe_train import hconv as H
+from tunescribe_train import trainer as TR
 rows = [json.loads(l) for l in open(os.path.join(T, "hrun", "log.jsonl"))]
 tr = [r for r in rows if r["kind"] == "train"]
 d0, d1 = tr[0]["dense_frame"] + tr[0]["dense_onset"], tr[-1]["dense_frame"] + tr[-1]["dense_onset"]
@@ -158,6 +161,11 @@ print("hconv export reload: relative max |head diff| %.2e" % rel)
 assert rel < 2e-2
 rows2 = [json.loads(l) for l in open(os.path.join(T, "hrun2", "log.jsonl"))]
 assert [r["step"] for r in rows2 if r["kind"] == "train"][0] == 31, "--init-from did not continue at step 31"
+rows3 = [json.loads(l) for l in open(os.path.join(T, "hrun3", "log.jsonl"))]
+assert [r["step"] for r in rows3 if r["kind"] == "train"][0] == 31, "grown --init-from did not continue at step 31"
+grown, gcfg = H.load_hconv(os.path.join(T, "hexport3"))
+assert gcfg["hconv"]["key_channels"] == 12 and gcfg["hconv"]["res_layers"] == 2, gcfg["hconv"]
+assert gcfg["hconv"]["conv_channels"] == cfg["hconv"]["conv_channels"]
 print("hconv OK")
 EOF
 for dec in frames tokens; do
@@ -166,4 +174,8 @@ for dec in frames tokens; do
   [ -s "$T/hout-$dec/clip.json" ] || { echo "FAIL: --decoder $dec wrote no clip.json"; exit 1; }
 done
 echo "C++ transcribe with the hconv export (frames and tokens): OK"
+"$BIN" transcribe "$clip" --model "$T/hexport3" -o "$T/hout-grown" --format json >/dev/null 2>&1 ||
+  { echo "FAIL: tunescribe transcribe with the grown hconv export"; exit 1; }
+[ -s "$T/hout-grown/clip.json" ] || { echo "FAIL: the grown export wrote no clip.json"; exit 1; }
+echo "C++ transcribe with the grown hconv export: OK"
 echo "[smoke] PASS in $(( $(date +%s) - start )) s"

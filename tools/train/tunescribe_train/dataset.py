@@ -24,13 +24,12 @@ SNR 10-45 dB) and a hum component. Labels stay true: none of these moves, adds o
 import json
 import math
 import os
-import random
 from typing import Dict, List
 
 import numpy as np
 import torch
 
-import audio_codec
+from . import audio_codec
 
 SEGMENT_SAMPLES = 32768
 SAMPLE_RATE = 16000
@@ -76,7 +75,7 @@ class Shard:
         self.frontend = frontend
         self.notes = None
         if frontend is not None:
-            import hconv
+            from . import hconv
             self.notes = np.array(hconv.job_notes(z["midi"]), dtype=np.float64).reshape(-1, 5)
 
     def segment_start_s(self, s: int) -> float:
@@ -86,7 +85,7 @@ class Shard:
         return (ex_idx * (self.excerpt_segments + gap) + k) * SEGMENT_SAMPLES / SAMPLE_RATE
 
     def segment_labels(self, s: int) -> Dict:
-        import hconv
+        from . import hconv
         t0 = self.segment_start_s(s)
         seg_len = SEGMENT_SAMPLES / SAMPLE_RATE
         n = self.notes

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Tests of tools/train/hconv.py: labels and the frames decoder agree on the time convention.
+"""Tests of tools/train/tunescribe_train/hconv.py: labels and the frames decoder agree on the time convention.
 
-  /usr/bin/python3 tools/train/test_hconv.py        # exit 0 = pass
+  PYTHONPATH=tools/train /usr/bin/python3 tests/python/test_hconv.py     # exit 0 = pass (CTest: HconvPython)
 
 1. round trip: random notes over several segments -> frame_labels per segment -> posteriors equal
    to the labels -> decode_frames -> the same notes: pitch, velocity (+-1), program family, onset
@@ -16,14 +16,12 @@
    channels are live (non-zero gradients).
 """
 import math
-import os
 import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hconv as H  # noqa: E402
+from tunescribe_train import hconv as H
 
 FE = H.DEFAULT_FRONTEND
 
@@ -121,7 +119,7 @@ def test_per_segment():
 
 
 def test_grow_from():
-    import mt3_model as M
+    from tunescribe_train import mt3_model as M
     torch.manual_seed(0)
     mc = M.ModelConfig(d_model=32, num_heads=2, head_dim=16, mlp_dim=64, num_encoder_layers=1,
                        num_decoder_layers=1, input_depth=1, vocab_size=64, max_positions=256)

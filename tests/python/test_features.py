@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Parity and behaviour tests of tools/train/features.py (the trainer's torch log-mel).
+"""Parity and behaviour tests of tools/train/tunescribe_train/features.py (the trainer's torch log-mel).
 
-  /usr/bin/python3 tools/train/test_features.py            # exit 0 = pass
-  /usr/bin/python3 tools/train/test_features.py --dump-clip X.wav --out Y.f32
+  PYTHONPATH=tools/train /usr/bin/python3 tests/python/test_features.py   # exit 0 = pass (CTest: FeaturesPython)
+  PYTHONPATH=tools/train /usr/bin/python3 tests/python/test_features.py --dump-clip X.wav --out Y.f32
       writes the torch log-mel (float32 LE, all segments' valid rows) of X.wav for a C++-side check.
 
 Checks:
@@ -28,9 +28,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import features as F  # noqa: E402
-import split as split_mod  # noqa: E402
+from tunescribe_train import features as F  # noqa: E402
+from tunescribe_train import split as split_mod  # noqa: E402
 
 failures = []
 
