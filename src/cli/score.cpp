@@ -9,13 +9,13 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <tuple>
 
 #include "commands.h"
 #include "tunescribe/abc_reader.h"
 #include "tunescribe/abc_writer.h"
+#include "tunescribe/batch.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
@@ -464,10 +464,8 @@ std::map<std::string, std::string> files_by_stem(const std::string& dir, const c
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw ConfigError(std::string("score: ") + flag + " " + dir + ": not a folder");
   std::map<std::string, std::string> out;
-  std::vector<std::string> paths;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file() && supported_extension(e.path().string())) paths.push_back(e.path().string());
-  std::sort(paths.begin(), paths.end());
+  const auto paths = list_input_files(dir, false, supported_extension, ec);
+  if (ec) throw ConfigError(std::string("score: ") + flag + " " + dir + ": cannot list folder: " + ec.message());
   for (const auto& p : paths) {
     const std::string stem = path_stem(p);
     auto it = out.find(stem);
@@ -510,19 +508,28 @@ int run_score(const ScoreOptions& o) {
     pairs.emplace_back(path_stem(o.files[1]), o.files[0], o.files[1]);
   }
 
+  // Every pair is one batch job; a pair that cannot be read or scored fails alone.
+  BatchConfig bc;
+  bc.component = "score";
+  bc.config_error_stops = true;
+  Batch batch(bc);
+  for (const auto& p : pairs) batch.add(std::get<1>(p) + " / " + std::get<2>(p));
+  std::vector<std::optional<PairResult>> scored(pairs.size());
+  const BatchSummary summary = batch.run(
+      [&](const BatchJob& job, int) {
+        const auto& p = pairs[job.index];
+        scored[job.index] = score_pair(std::get<0>(p), std::get<1>(p), std::get<2>(p), o, mode);
+        for (const auto& n : scored[job.index]->notes) log_info("score", n);
+        return JobResult{};
+      },
+      [](const JobRecord& rec, const BatchProgress&) {
+        if (rec.status == JobStatus::Failed) std::fprintf(stderr, "error: %s\n", rec.error.c_str());
+      });
+  if (summary.fatal) std::rethrow_exception(summary.fatal);
   std::vector<PairResult> results;
-  std::vector<std::pair<std::string, std::string>> failures;
-  for (const auto& p : pairs) {
-    try {
-      results.push_back(score_pair(std::get<0>(p), std::get<1>(p), std::get<2>(p), o, mode));
-      for (const auto& n : results.back().notes) log_info("score", n);
-    } catch (const ConfigError&) {
-      throw;
-    } catch (const Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      failures.emplace_back(std::get<1>(p) + " / " + std::get<2>(p), e.what());
-    }
-  }
+  for (auto& r : scored)
+    if (r) results.push_back(std::move(*r));
+  const auto& failures = summary.failures;
   if (results.empty()) return kExitUsage;  // every pair failed (already reported)
   const Aggregate agg = aggregate(results, o.metric.beta);
 
