@@ -1,0 +1,54 @@
+// file_transcriber.h — one input file to the output formats, as `tunescribe transcribe` does it.
+// What it does: reads a MIDI file or transcribes an audio file (streamed, one Transcriber per batch
+// worker, created on its first audio input), sorts the notes and renders every requested output
+// (MIDI bytes, ABC text, JSON note list) for the Batch to write; fits model threads to the workers.
+// What it does not: choose or write files (batch.h), parse flags or print.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tunescribe/abc_writer.h"
+#include "tunescribe/batch.h"
+#include "tunescribe/transcriber.h"
+
+namespace tunescribe {
+
+struct FileTranscriberConfig {
+  FileTranscriberConfig() { abc.title.clear(); }
+  TranscriberConfig transcriber;      // model, threads per worker, batch size, decoder settings
+  std::string resample = "auto";      // auto (the model's choice) | best | medium | fast
+  AbcWriterConfig abc;                // abc.title "" (the default here) = from the input file name
+  bool apply_sustain = true;          // MIDI inputs: extend notes by the sustain pedal (CC64)
+  std::string formats = "abc,mid,json";  // comma-separated: abc, mid, json
+  // The formats in order, without repeats (BatchConfig::output_exts); ConfigError naming --format.
+  std::vector<std::string> format_list() const;
+  // Throws ConfigError: the decoder settings, then the formats, then the ABC values.
+  void validate() const;
+};
+
+// Audio (audio.h) or MIDI (midi.h) by extension.
+bool is_transcribable_path(const std::string& path);
+
+class FileTranscriber {
+ public:
+  // One Transcriber slot per batch worker. When audio is among the jobs and workers x threads
+  // exceeds the hardware threads, the model threads are lowered (with a warning).
+  FileTranscriber(const FileTranscriberConfig& cfg, const Batch& batch);
+  ~FileTranscriber();
+  int model_threads() const { return cfg_.transcriber.n_threads; }
+  // The job of a Batch: outputs in the order of cfg.format_list(); details {notes, duration_s}; the ABC
+  // tune's meter/key/tempo/bars in the record. Throws BatchStopped when the batch stops during a
+  // transcription, NotAvailableError when the model cannot use the decoder settings.
+  JobResult run(const BatchJob& job, int worker);
+
+ private:
+  NoteSequence read(const std::string& input, int worker, double* duration_s);
+  FileTranscriberConfig cfg_;
+  std::vector<std::string> formats_;
+  const Batch& batch_;
+  std::vector<std::unique_ptr<Transcriber>> transcribers_;
+};
+
+}  // namespace tunescribe

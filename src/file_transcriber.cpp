@@ -1,0 +1,131 @@
+#include "tunescribe/file_transcriber.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "tunescribe/audio.h"
+#include "tunescribe/errors.h"
+#include "tunescribe/log.h"
+#include "tunescribe/midi.h"
+#include "tunescribe/notes.h"
+
+namespace tunescribe {
+
+std::vector<std::string> FileTranscriberConfig::format_list() const {
+  std::vector<std::string> out;
+  std::stringstream ss(formats);
+  std::string f;
+  while (std::getline(ss, f, ',')) {
+    if (f.empty()) continue;
+    if (f != "mid" && f != "json" && f != "abc")
+      throw ConfigError("transcribe: --format: unknown format '" + f + "' (choose from mid, json, abc)");
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
+  }
+  if (out.empty()) throw ConfigError("transcribe: --format is empty");
+  return out;
+}
+
+bool is_transcribable_path(const std::string& path) { return is_audio_path(path) || is_midi_path(path); }
+
+void FileTranscriberConfig::validate() const {
+  transcriber.validate();
+  format_list();
+  abc.validate();
+  if (resample != "auto" && resample != "best" && resample != "medium" && resample != "fast")
+    throw ConfigError("transcribe: --resample '" + resample + "' is not one of auto, best, medium, fast");
+}
+
+namespace {
+
+// Threads: `workers` file workers, each with its own Transcriber whose model runs `threads`
+// batch-split workers (process-wide setting). Keeps the product within the machine's cores.
+int fit_model_threads(int n_workers, int threads, bool any_audio) {
+  const int hw = std::max(1u, std::thread::hardware_concurrency());
+  if (!any_audio || n_workers * threads <= hw) return threads;
+  const int t = std::max(1, hw / n_workers);
+  log_warn("transcribe", "--jobs " + std::to_string(n_workers) + " x --threads " + std::to_string(threads) +
+                             " exceeds the " + std::to_string(hw) + " hardware threads: using --threads " +
+                             std::to_string(t));
+  if (n_workers > hw)
+    log_warn("transcribe", "--jobs " + std::to_string(n_workers) + " exceeds the hardware threads; expect slowdowns");
+  return t;
+}
+
+}  // namespace
+
+FileTranscriber::FileTranscriber(const FileTranscriberConfig& cfg, const Batch& batch)
+    : cfg_(cfg), formats_(cfg.format_list()), batch_(batch), transcribers_(static_cast<size_t>(batch.workers())) {
+  const auto& jobs = batch.jobs();
+  const bool any_audio = std::any_of(jobs.begin(), jobs.end(), [](const BatchJob& j) { return is_audio_path(j.input); });
+  cfg_.transcriber.n_threads = fit_model_threads(batch.workers(), cfg.transcriber.n_threads, any_audio);
+}
+
+FileTranscriber::~FileTranscriber() = default;
+
+NoteSequence FileTranscriber::read(const std::string& input, int worker, double* duration_s) {
+  if (is_midi_path(input)) {
+    MidiReadOptions mo;
+    mo.apply_sustain = cfg_.apply_sustain;
+    NoteSequence seq = read_midi_file(input, mo);
+    *duration_s = seq.end_time();
+    return seq;
+  }
+  if (!is_audio_path(input))
+    throw InputError(input + ": unsupported file type (expected audio: .wav .flac .ogg .aiff, or MIDI: .mid)");
+  auto& transcriber = transcribers_.at(static_cast<size_t>(worker));
+  if (!transcriber) {
+    try {
+      transcriber = std::make_unique<Transcriber>(cfg_.transcriber);
+    } catch (const ConfigError& e) {  // e.g. --decoder frames on a model without heads: stops the batch
+      throw NotAvailableError(e.what());
+    }
+  }
+  AudioConfig ac;
+  ac.target_rate_hz = transcriber->sample_rate_hz();
+  ac.resample_quality = cfg_.resample == "best"     ? 0
+                        : cfg_.resample == "medium" ? 1
+                        : cfg_.resample == "fast"   ? 2
+                                                    : transcriber->preferred_resample_quality();
+  // Streamed: decoded, resampled and transcribed one segment at a time, so memory does not grow
+  // with the recording's length.
+  AudioStream audio(input, ac);
+  NoteSequence seq = transcriber->transcribe(audio, [this](int, int) {
+    if (batch_.stop_requested()) throw BatchStopped{};
+  });
+  *duration_s = audio.duration_s();
+  seq.source = input;
+  return seq;
+}
+
+JobResult FileTranscriber::run(const BatchJob& job, int worker) {
+  JobResult res;
+  double dur = 0.0;
+  NoteSequence seq = read(job.input, worker, &dur);
+  seq.sort();
+  // Every output is rendered before the batch writes any.
+  res.outputs.resize(formats_.size());
+  for (size_t k = 0; k < formats_.size(); ++k) {
+    const auto& f = formats_[k];
+    if (f == "mid") {
+      auto b = write_midi_bytes(seq);
+      res.outputs[k].assign(b.begin(), b.end());
+    } else if (f == "abc") {
+      AbcWriterConfig ac = cfg_.abc;
+      if (ac.title.empty()) ac.title = abc_title_from_path(job.input);
+      AbcTune tune = write_abc(seq, ac);
+      res.outputs[k] = std::move(tune.text);
+      res.record_extra["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
+    } else if (f == "json") {
+      nlohmann::json j = notes_to_json(seq);
+      j["input"] = job.input;
+      res.outputs[k] = j.dump(1) + "\n";
+    }
+  }
+  res.details = {{"notes", seq.notes.size()}, {"duration_s", dur}};
+  res.media_seconds = dur;
+  return res;
+}
+
+}  // namespace tunescribe
