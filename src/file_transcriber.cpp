@@ -9,6 +9,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/note_files.h"
 #include "tunescribe/notes.h"
 
 namespace tunescribe {
@@ -65,15 +66,15 @@ FileTranscriber::FileTranscriber(const FileTranscriberConfig& cfg, const Batch& 
 FileTranscriber::~FileTranscriber() = default;
 
 NoteSequence FileTranscriber::read(const std::string& input, int worker, double* duration_s) {
-  if (is_midi_path(input)) {
-    MidiReadOptions mo;
-    mo.apply_sustain = cfg_.apply_sustain;
-    NoteSequence seq = read_midi_file(input, mo);
+  if (!is_audio_path(input)) {
+    ReadNotesOptions ro;
+    ro.formats = {NotesFormat::Midi};
+    ro.also_expected = "audio (.wav .flac .ogg .aiff)";
+    ro.apply_sustain = cfg_.apply_sustain;
+    NoteSequence seq = read_notes(input, ro).sequence;
     *duration_s = seq.end_time();
     return seq;
   }
-  if (!is_audio_path(input))
-    throw InputError(input + ": unsupported file type (expected audio: .wav .flac .ogg .aiff, or MIDI: .mid)");
   auto& transcriber = transcribers_.at(static_cast<size_t>(worker));
   if (!transcriber) {
     try {

@@ -6,13 +6,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tunescribe/abc_reader.h"
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
+#include "tunescribe/note_files.h"
 #include "tunescribe/transcriber.h"
 
 namespace fs = std::filesystem;
@@ -22,29 +22,13 @@ namespace tunescribe {
 namespace {
 
 NoteSequence load_prompt(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  NoteSequence seq;
-  if (is_midi_path(path)) {
-    seq = read_midi_file(path);
-  } else if (ext == ".abc") {
-    auto tunes = read_abc_file(path);
-    if (tunes.empty()) throw InputError("generate: " + path + ": no tune in the ABC file");
-    if (tunes.size() > 1) log_warn("generate", path + ": " + std::to_string(tunes.size()) + " tunes, using the first");
-    seq = tunes[0].sequence;
-  } else if (ext == ".json") {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file_text(path, size_t(64) << 20));
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError("generate: " + path + ": not JSON: " + e.what());
-    }
-    seq = notes_from_json(j, path);
-  } else {
-    throw InputError("generate: " + path + ": unsupported prompt type (expected .abc, .mid/.midi or .json notes)");
-  }
-  if (seq.notes.empty()) throw InputError("generate: " + path + ": the prompt has no notes");
-  seq.source = path;
-  return seq;
+  ReadNotesOptions ro;
+  ro.formats = {NotesFormat::Midi, NotesFormat::Abc, NotesFormat::Json};
+  ro.max_json_bytes = size_t(64) << 20;
+  NotesFile f = read_notes(path, ro);
+  if (f.abc_tunes > 1) log_warn("generate", path + ": " + std::to_string(f.abc_tunes) + " tunes, using the first");
+  if (f.sequence.notes.empty()) throw InputError("generate: " + path + ": the prompt has no notes");
+  return std::move(f.sequence);
 }
 
 double parse_tempo(const std::string& s) {

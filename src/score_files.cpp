@@ -4,15 +4,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 
-#include "tunescribe/abc_reader.h"
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/batch.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
-#include "tunescribe/midi.h"
+#include "tunescribe/note_files.h"
 #include "tunescribe/notes.h"
 
 namespace fs = std::filesystem;
@@ -24,74 +22,37 @@ namespace {
 // One scored input file.
 struct Input {
   std::string path;
-  std::string kind;                 // txt | midi | json | abc
+  NotesFormat format = NotesFormat::Midi;
   std::optional<ScoreNotes> notes;  // for the mir_eval metrics
   std::optional<RewardInput> reward;  // for the ABC reward
   std::optional<NoteSequence> sequence;  // MIDI/JSON notes (for the emitter path)
-  std::string abc_text;
 };
 
-bool supported_extension(const std::string& path) {
-  const std::string e = lower_extension(path);
-  return e == ".mid" || e == ".midi" || e == ".json" || e == ".txt" || e == ".abc";
-}
-
 Input load_input(const std::string& path, const ScoreFilesConfig& o, RewardMode mode) {
-  Input in;
-  in.path = path;
-  const std::string ext = lower_extension(path);
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError("score: " + path + ": no such file");
-  if (ext == ".txt") {
-    in.kind = "txt";
-    in.notes = read_mir_eval_txt(path, o.txt_pitch == "midi");
+  ReadNotesOptions ro;
+  ro.apply_sustain = o.apply_sustain;
+  ro.txt_pitch_midi = o.txt_pitch == "midi";
+  ro.abc_fragment = true;
+  NotesFile f = read_notes(path, ro);
+  Input in;
+  in.path = path;
+  in.format = f.format;
+  if (f.format == NotesFormat::Txt) {
+    in.notes = std::move(f.txt);
     return in;
   }
-  if (ext == ".mid" || ext == ".midi" || ext == ".json") {
-    NoteSequence seq;
-    if (ext == ".json") {
-      in.kind = "json";
-      const std::string text = read_file_text(path);
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError("score: " + path + ": not valid JSON (" + e.what() + ")");
-      }
-      seq = notes_from_json(j, path);
-    } else {
-      in.kind = "midi";
-      MidiReadOptions mo;
-      mo.apply_sustain = o.apply_sustain;
-      seq = read_midi_file(path, mo);
-    }
-    seq.source = path;
-    in.notes = score_notes_from_sequence(seq);
-    in.sequence = seq;
-    return in;
-  }
-  if (ext == ".abc") {
-    in.kind = "abc";
-    in.abc_text = read_file_text(path);
-    in.reward = parse_reward_input(in.abc_text, mode, path);
-    std::vector<AbcTuneNotes> tunes;
-    try {
-      tunes = read_abc_text(in.abc_text, path);
-    } catch (const InputError&) {
-      // A bare fragment without X: (common in model output): read it as one tune.
-      if (in.abc_text.find("X:") != std::string::npos) throw;
-      tunes = read_abc_text("X:1\n" + in.abc_text, path);
-    }
-    if (tunes.empty()) throw InputError("score: " + path + ": no ABC tune (X:) found");
-    if (tunes.size() > 1) log_warn("score", path + ": " + std::to_string(tunes.size()) + " tunes; scoring the first");
-    NoteSequence seq = tunes.front().sequence;
-    seq.source = path;
-    ScoreNotes sn = score_notes_from_sequence(seq);
+  ScoreNotes sn = score_notes_from_sequence(f.sequence);
+  if (f.format == NotesFormat::Abc) {
+    in.reward = parse_reward_input(f.abc_text, mode, path);
+    if (f.abc_tunes > 1) log_warn("score", path + ": " + std::to_string(f.abc_tunes) + " tunes; scoring the first");
     sn.has_velocity = false;  // ABC has no real dynamics
-    in.notes = sn;
-    return in;
+  } else {
+    in.sequence = std::move(f.sequence);
   }
-  throw InputError("score: " + path + ": unsupported file type '" + ext + "' (use .mid, .midi, .json, .txt or .abc)");
+  in.notes = std::move(sn);
+  return in;
 }
 
 // The reward input of the non-ABC side of an ABC pair.
@@ -133,7 +94,7 @@ PairResult score_pair(const ScorePair& pair, const ScoreFilesConfig& o) {
     if (rn.has_program && en.has_program)
       r.multi = evaluate_multi_instrument(rn, en, o.metric, program_granularity_from_string(o.program_granularity));
   }
-  if (ref.kind == "abc" || est.kind == "abc") {
+  if (ref.format == NotesFormat::Abc || est.format == NotesFormat::Abc) {
     auto rr = reward_side(ref, mode, r.notes);
     auto er = reward_side(est, mode, r.notes);
     if (rr && er) r.reward = compute_reward(*rr, *er, mode);
@@ -277,7 +238,7 @@ std::map<std::string, std::string> files_by_stem(const std::string& dir, const c
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw ConfigError(std::string("score: ") + flag + " " + dir + ": not a folder");
   std::map<std::string, std::string> out;
-  const auto paths = list_input_files(dir, false, supported_extension, ec);
+  const auto paths = list_input_files(dir, false, is_notes_path, ec);
   if (ec) throw ConfigError(std::string("score: ") + flag + " " + dir + ": cannot list folder: " + ec.message());
   for (const auto& p : paths) {
     const std::string stem = path_stem(p);
