@@ -13,6 +13,7 @@
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
 #include "tunescribe/note_files.h"
+#include "tunescribe/render.h"
 #include "tunescribe/transcriber.h"
 
 namespace fs = std::filesystem;

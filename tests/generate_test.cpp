@@ -19,6 +19,7 @@
 #include "tunescribe/generator.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
+#include "tunescribe/render.h"
 #include "tunescribe/transcriber.h"
 
 namespace fs = std::filesystem;

@@ -152,14 +152,4 @@ int transpose_to_key(NoteSequence& seq, const std::string& key, std::string* est
 // signature `fifths` (major scale of the signature). 1.0 for no notes.
 double in_key_ratio(const NoteSequence& seq, int fifths);
 
-// Renders notes with libfluidsynth (channel per program, drums on channel 10)
-// to mono float samples at rate_hz, with tail_s of release after the last
-// note. NotAvailableError when built without FluidSynth, InputError when the
-// soundfont cannot be loaded.
-std::vector<float> render_with_fluidsynth(const NoteSequence& seq, const std::string& soundfont,
-                                          int rate_hz = 44100, double tail_s = 1.0);
-// /usr/share/sounds/sf2/default-GM.sf2, else FluidR3_GM.sf2, else TimGM6mb.sf2, else "".
-std::string default_soundfont();
-bool have_fluidsynth();
-
 }  // namespace tunescribe
