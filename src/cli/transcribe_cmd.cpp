@@ -161,28 +161,30 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "(SINC_MEDIUM, ~5x faster), fast (SINC_FASTEST) or auto (what the model's front end needs: "
                   "best for MT3 log-mel models, medium for hconv models)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "best", "medium", "fast"}));
-  sub->add_option_function<double>(
-      "--onset-threshold", [opt](const double& v) { opt->files.transcriber.frames.onset_threshold = v; },
-                  "Frames decoder: onset probability (0-1) at which a peak starts a note [default: the model's, "
-                  "else 0.5]")
-      ->check(CLI::Range(0.0, 1.0));
-  sub->add_option_function<double>(
-      "--frame-threshold", [opt](const double& v) { opt->files.transcriber.frames.frame_threshold = v; },
-                  "Frames decoder: frame probability (0-1) a note needs to go on [default: the model's, else 0.3]")
-      ->check(CLI::Range(0.0, 1.0));
-  sub->add_option_function<double>(
-      "--min-note-ms", [opt](const double& v) { opt->files.transcriber.frames.min_note_ms = v; },
-                  "Frames decoder: drop notes shorter than this many milliseconds (0-10000) [default: the "
-                  "model's, else 0 = keep all]")
-      ->check(CLI::Range(0.0, 10000.0));
-  sub->add_option_function<double>(
-      "--min-freq", [opt](const double& v) { opt->files.transcriber.frames.min_freq_hz = v; },
-                  "Frames decoder: drop notes whose fundamental is below this frequency in Hz [default: no limit]")
-      ->check(CLI::Range(0.0, 100000.0));
-  sub->add_option_function<double>(
-      "--max-freq", [opt](const double& v) { opt->files.transcriber.frames.max_freq_hz = v; },
-                  "Frames decoder: drop notes whose fundamental is above this frequency in Hz [default: no limit]")
-      ->check(CLI::Range(0.0, 100000.0));
+  // Frames decoder flags in [0, max]: each sets its override only when given (else the model's
+  // "decoding" value applies).
+  auto& fr = opt->files.transcriber.frames;
+  const struct {
+    const char* name;
+    std::optional<double>* field;
+    double max;
+    const char* help;
+  } frames_flags[] = {
+      {"--onset-threshold", &fr.onset_threshold, 1.0,
+       "Frames decoder: onset probability (0-1) at which a peak starts a note [default: the model's, else 0.5]"},
+      {"--frame-threshold", &fr.frame_threshold, 1.0,
+       "Frames decoder: frame probability (0-1) a note needs to go on [default: the model's, else 0.3]"},
+      {"--min-note-ms", &fr.min_note_ms, 10000.0,
+       "Frames decoder: drop notes shorter than this many milliseconds (0-10000) [default: the model's, else 0 = "
+       "keep all]"},
+      {"--min-freq", &fr.min_freq_hz, 100000.0,
+       "Frames decoder: drop notes whose fundamental is below this frequency in Hz [default: no limit]"},
+      {"--max-freq", &fr.max_freq_hz, 100000.0,
+       "Frames decoder: drop notes whose fundamental is above this frequency in Hz [default: no limit]"},
+  };
+  for (const auto& f : frames_flags)
+    sub->add_option_function<double>(f.name, [field = f.field](const double& v) { *field = v; }, f.help)
+        ->check(CLI::Range(0.0, f.max));
   sub->add_option("--summary", opt->summary_path,
                   "Write a JSON summary (succeeded, skipped, failures with reasons, not done) to this file at the end, "
                   "also when interrupted");
