@@ -16,6 +16,7 @@
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
+#include "tunescribe/model_store.h"
 #include "tunescribe/notes.h"
 #include "tunescribe/transcriber.h"
 
@@ -175,7 +176,7 @@ static int run_generate(const GenerateOptions& o, const GlobalOptions& g, bool s
   }
 
   // ---- Model.
-  std::string dir = o.model_dir.empty() ? default_generate_model_dir() : o.model_dir;
+  std::string dir = o.model_dir.empty() ? default_generate_model_dir() : resolve_model_dir(o.model_dir);
   if (dir.empty())
     throw ModelError("generate: no default model found (looked for models/generate and models/default in "
                      "<exe>/../share/tunescribe and the source tree); pass --model DIR");
@@ -251,7 +252,7 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   auto o = std::make_shared<GenerateOptions>();
   auto* sub = app.add_subcommand("generate", "Sample new music from the model (ABC, MIDI, optional audio)");
   sub->add_option("-o,--output-dir", o->out_dir, "Output folder")->capture_default_str();
-  sub->add_option("-m,--model", o->model_dir, "Model directory (default: the shipped generation model, models/generate)");
+  sub->add_option("-m,--model", o->model_dir, "Model directory or installed model name (tunescribe models); default: the shipped generation model, models/generate");
   sub->add_option("--seconds", o->seconds, "Length in seconds (after the prompt)")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
   sub->add_option("--bars", o->bars, "Length in bars (overrides --seconds; uses --tempo, default 120, and --meter, default 4/4)")->check(CLI::Range(1, 10000));
   sub->add_option("--temperature", o->temperature, "Sampling temperature (>0)")->capture_default_str()->check(CLI::Range(1e-3, 10.0));
