@@ -128,10 +128,16 @@ SafetensorsTensor decode_inline(const json& leaf, const std::string& where) {
 }
 
 // An integer scalar (state.step): a plain msgpack integer or an inline int array with one element.
+// Provenance only: anything else is "unknown" (-1), not an error.
 int64_t decode_step(const json& leaf) {
   if (leaf.is_number_integer()) return leaf.get<int64_t>();
   if (!leaf.is_binary()) return -1;
-  const json rec = parse_ext_record(leaf, "state.step");
+  json rec;
+  try {
+    rec = parse_ext_record(leaf, "state.step");
+  } catch (const CheckpointError&) {
+    return -1;
+  }
   const auto& b = rec[2].get_binary();
   const std::string dt = rec[1].get<std::string>();
   if ((dt == "int32" || dt == "uint32") && b.size() == 4) {
