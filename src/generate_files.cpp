@@ -12,6 +12,7 @@
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
+#include "tunescribe/model_store.h"
 #include "tunescribe/note_files.h"
 #include "tunescribe/render.h"
 #include "tunescribe/transcriber.h"
@@ -155,7 +156,7 @@ FileGenerator::FileGenerator(const GenerateFilesConfig& cfg) : cfg_(cfg) {
 FileGenerator::~FileGenerator() = default;
 
 void FileGenerator::load_model() {
-  const std::string dir = cfg_.model_dir.empty() ? default_generate_model_dir() : cfg_.model_dir;
+  const std::string dir = cfg_.model_dir.empty() ? default_generate_model_dir() : resolve_model_dir(cfg_.model_dir);
   if (dir.empty())
     throw ModelError("generate: no default model found (looked for models/generate and models/default in "
                      "<exe>/../share/tunescribe and the source tree); pass --model DIR");

@@ -17,6 +17,7 @@
 #include "tunescribe/frontend.h"
 #include "tunescribe/log.h"
 #include "tunescribe/model.h"
+#include "tunescribe/model_store.h"
 
 namespace fs = std::filesystem;
 
@@ -97,7 +98,7 @@ class StageTimer {
 Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<Impl>()) {
   cfg.validate();
   impl_->cfg = cfg;
-  std::string dir = cfg.model_dir.empty() ? default_model_dir() : cfg.model_dir;
+  std::string dir = cfg.model_dir.empty() ? default_model_dir() : resolve_model_dir(cfg.model_dir);
   if (dir.empty())
     throw ModelError("model: no default model found (looked in <exe>/../share/tunescribe/models/default and "
                      "the source tree's models/default); pass --model DIR");
@@ -345,28 +346,11 @@ NoteSequence Transcriber::transcribe(AudioStream& stream, const ProgressFn& prog
   return seq;
 }
 
-namespace {
-std::string exe_dir() {
-  std::error_code ec;
-  fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : p.parent_path().string();
-}
-bool is_model_dir(const fs::path& p) {
-  std::error_code ec;
-  return fs::exists(p / "config.json", ec) && fs::exists(p / "model.safetensors", ec);
-}
-}  // namespace
-
 std::string default_model_dir(const std::string& name) {
-  std::vector<fs::path> candidates;
-  std::string ed = exe_dir();
-  if (!ed.empty()) {
-    candidates.push_back(fs::path(ed) / ".." / "share" / "tunescribe" / "models" / name);
-    candidates.push_back(fs::path(ed) / ".." / ".." / "models" / name);  // build/bin → source tree
+  for (const auto& folder : shipped_models_dirs()) {
+    const fs::path c = fs::path(folder) / name;
+    if (is_model_dir(c.string())) return fs::weakly_canonical(c).string();
   }
-  candidates.push_back(fs::path(TUNESCRIBE_SOURCE_DIR) / "models" / name);
-  for (const auto& c : candidates)
-    if (is_model_dir(c)) return fs::weakly_canonical(c).string();
   return "";
 }
 

@@ -35,46 +35,6 @@ std::vector<float> read_f32(const std::string& path) {
   return v;
 }
 
-// Minimal .npy reader for little-endian float32 C-order arrays.
-std::vector<float> read_npy_f32(const std::string& path, std::vector<size_t>* shape) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  char magic[8];
-  f.read(magic, 8);
-  if (std::memcmp(magic, "\x93NUMPY", 6) != 0) throw std::runtime_error("not npy: " + path);
-  uint32_t hlen = 0;
-  if (magic[6] == 1) {
-    uint16_t h16 = 0;
-    f.read(reinterpret_cast<char*>(&h16), 2);
-    hlen = h16;
-  } else {
-    f.read(reinterpret_cast<char*>(&hlen), 4);
-  }
-  std::string header(hlen, '\0');
-  f.read(&header[0], hlen);
-  if (header.find("'<f4'") == std::string::npos) throw std::runtime_error("not <f4: " + header);
-  if (header.find("'fortran_order': False") == std::string::npos) throw std::runtime_error("fortran order");
-  const size_t a = header.find("'shape': (") + 10, b = header.find(')', a);
-  std::string dims = header.substr(a, b - a);
-  shape->clear();
-  size_t count = 1;
-  size_t pos = 0;
-  while (pos < dims.size()) {
-    size_t comma = dims.find(',', pos);
-    std::string d = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (d.find_first_of("0123456789") != std::string::npos) {
-      shape->push_back(std::stoul(d));
-      count *= shape->back();
-    }
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  std::vector<float> v(count);
-  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(float)));
-  if (!f) throw std::runtime_error("short npy: " + path);
-  return v;
-}
-
 std::vector<float> noise(size_t n, unsigned seed, float amp = 0.3f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, amp);
@@ -216,7 +176,7 @@ TEST(Frontend, MatchesSharedMt3Golden) {
   const nlohmann::json meta = nlohmann::json::parse(mf);
   const double tol = meta.at("suggested_tolerance").at("logmel_abs").get<double>();
   std::vector<size_t> shape;
-  const std::vector<float> golden = read_npy_f32(dir + "/logmel.npy", &shape);
+  const std::vector<float> golden = ts::test::read_npy_f32(dir + "/logmel.npy", &shape);
   ASSERT_EQ(shape.size(), 3u);
   ASSERT_EQ(shape[2], 512u);
   const ts::Audio audio = ts::load_audio(dir + "/clip.wav");

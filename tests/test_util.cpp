@@ -4,10 +4,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +75,45 @@ CommandResult run_command(const std::string& cmdline) {
 
 bool have_program(const std::string& name) {
   return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+std::vector<float> read_npy_f32(const std::string& path, std::vector<size_t>* shape) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  char magic[8];
+  f.read(magic, 8);
+  if (std::memcmp(magic, "\x93NUMPY", 6) != 0) throw std::runtime_error("not npy: " + path);
+  uint32_t hlen = 0;
+  if (magic[6] == 1) {
+    uint16_t h16 = 0;
+    f.read(reinterpret_cast<char*>(&h16), 2);
+    hlen = h16;
+  } else {
+    f.read(reinterpret_cast<char*>(&hlen), 4);
+  }
+  std::string header(hlen, '\0');
+  f.read(&header[0], hlen);
+  if (header.find("'<f4'") == std::string::npos) throw std::runtime_error("not <f4: " + header);
+  if (header.find("'fortran_order': False") == std::string::npos) throw std::runtime_error("fortran order");
+  const size_t a = header.find("'shape': (") + 10, b = header.find(')', a);
+  std::string dims = header.substr(a, b - a);
+  shape->clear();
+  size_t count = 1;
+  size_t pos = 0;
+  while (pos < dims.size()) {
+    size_t comma = dims.find(',', pos);
+    std::string d = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (d.find_first_of("0123456789") != std::string::npos) {
+      shape->push_back(std::stoul(d));
+      count *= shape->back();
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  std::vector<float> v(count);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(count * sizeof(float)));
+  if (!f) throw std::runtime_error("short npy: " + path);
+  return v;
 }
 
 }  // namespace tunescribe::test

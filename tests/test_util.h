@@ -37,6 +37,8 @@ bool have_program(const std::string& name);
 // Failures are reported as gtest failures.
 std::string write_audio_file(const std::string& path, int format, int rate, int channels,
                              const std::vector<float>& interleaved);
+// Minimal .npy reader for little-endian float32 C-order arrays (throws std::runtime_error).
+std::vector<float> read_npy_f32(const std::string& path, std::vector<size_t>* shape);
 // Debian's python3 (with python3-numpy, python3-mido, python3-mir-eval).
 std::string python();
 

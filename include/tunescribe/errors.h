@@ -29,6 +29,18 @@ class ModelError : public Error {
   using Error::Error;
 };
 
+// A T5X checkpoint that cannot be imported (mt3_import.h). A ModelError, so
+// the CLI exits 3; kind() says which check failed, the message names the array.
+class CheckpointError : public ModelError {
+ public:
+  enum class Kind { MissingArray, WrongShape, WrongDtype, UnknownLayout, CorruptChunk };
+  CheckpointError(Kind kind, const std::string& message) : ModelError(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
 // A configuration value out of range (names the field, the value and the range).
 class ConfigError : public Error {
  public:

@@ -29,6 +29,8 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 void setup_tokens(CLI::App& app, std::shared_ptr<GlobalOptions> global);  // hidden: training targets
+void setup_import_mt3(CLI::App& app, std::shared_ptr<GlobalOptions> global);
+void setup_models(CLI::App& app, std::shared_ptr<GlobalOptions> global);
 
 // Expand the positional inputs: "-" is replaced by the paths read from stdin,
 // one per line (trailing CR and spaces removed, empty lines skipped).

@@ -28,7 +28,7 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   o->files.generator.sampling.top_p = 0.95;
   auto* sub = app.add_subcommand("generate", "Sample new music from the model (ABC, MIDI, optional audio)");
   sub->add_option("-o,--output-dir", o->files.out_dir, "Output folder")->capture_default_str();
-  sub->add_option("-m,--model", o->files.model_dir, "Model directory (default: the shipped generation model, models/generate)");
+  sub->add_option("-m,--model", o->files.model_dir, "Model directory or installed model name (tunescribe models); default: the shipped generation model, models/generate");
   sub->add_option("--seconds", o->files.seconds, "Length in seconds (after the prompt)")->capture_default_str()->check(CLI::Range(0.1, 3600.0));
   sub->add_option("--bars", o->files.bars, "Length in bars (overrides --seconds; uses --tempo, default 120, and --meter, default 4/4)")->check(CLI::Range(1, 10000));
   sub->add_option("--temperature", o->files.generator.sampling.temperature, "Sampling temperature (>0)")->capture_default_str()->check(CLI::Range(1e-3, 10.0));

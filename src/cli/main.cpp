@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   tunescribe::cli::setup_generate(app, global);
   tunescribe::cli::setup_score(app, global);
   tunescribe::cli::setup_tokens(app, global);
+  tunescribe::cli::setup_import_mt3(app, global);
+  tunescribe::cli::setup_models(app, global);
   app.footer("Exit codes: 0 success, 1 some input failed or a --fail-under gate tripped, 2 usage or\n"
              "configuration error, 3 model error. Run 'tunescribe SUBCOMMAND --help' for details.");
   try {

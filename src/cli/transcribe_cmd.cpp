@@ -129,7 +129,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("inputs", opt->inputs, "Input files or folders; '-' reads paths from stdin, one per line")->required();
   sub->add_option("-o,--output-dir", opt->batch.out_dir, "Output folder (default: beside each input)");
   sub->add_option("-f,--format", opt->files.formats, "Comma-separated outputs: abc, mid, json")->capture_default_str();
-  sub->add_option("-m,--model", opt->files.transcriber.model_dir, "Model directory (config.json + model.safetensors); default: the shipped model");
+  sub->add_option("-m,--model", opt->files.transcriber.model_dir, "Model directory (config.json + model.safetensors) or installed model name (tunescribe models); default: the shipped model");
   sub->add_flag("-r,--recursive", opt->batch.recursive, "Descend into subfolders of folder inputs");
   sub->add_flag("--force", opt->batch.force, "Overwrite existing outputs");
   sub->add_flag("--skip-existing", opt->batch.skip_existing, "Skip inputs whose outputs all exist (resumable batches)");
