@@ -1,4 +1,4 @@
-// Tests of AudioStream (src/audio.cpp): the streamed samples are exactly
+// Tests of AudioStream (src/audio/audio.cpp): the streamed samples are exactly
 // load_audio's whatever the read sizes, and errors inside the data surface
 // from read() as InputError naming the file. Inputs are generated here.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Tests of audio input (src/audio.cpp): formats, downmix, band-limited
+// Tests of audio input (src/audio/audio.cpp): formats, downmix, band-limited
 // resampling, typed errors naming the file, atomic WAV writing.
 // All input files are generated here with libsndfile.
 #include <gtest/gtest.h>

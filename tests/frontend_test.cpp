@@ -1,4 +1,4 @@
-// Tests of the MT3 log-mel front end (src/frontend.cpp) against the spec
+// Tests of the MT3 log-mel front end (src/audio/frontend.cpp) against the spec
 // (../shared/specs/mt3.md §1), the numpy reference fixtures made by
 // tools/fixtures/logmel_ref.py, and the shared golden fixture.
 #include <gtest/gtest.h>

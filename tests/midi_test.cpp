@@ -1,4 +1,4 @@
-// Tests of the Standard MIDI File reader and writer (src/midi.cpp).
+// Tests of the Standard MIDI File reader and writer (src/notation/midi.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>

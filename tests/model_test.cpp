@@ -1,5 +1,5 @@
 // model_test.cpp — safetensors reader, model directory loader, parity of the
-// libtorch network with the PyTorch reference (tools/train/mt3_model.py), and
+// libtorch network with the PyTorch reference (tools/train/tunescribe_train/mt3_model.py), and
 // decoding equivalences (KV cache vs full recompute, batching).
 #include <gtest/gtest.h>
 

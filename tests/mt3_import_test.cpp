@@ -1,5 +1,5 @@
-// Tests of the MT3 checkpoint importer (src/mt3_import.cpp), model lookup by name
-// (src/model_store.cpp) and their CLI (import-mt3, models).
+// Tests of the MT3 checkpoint importer (src/model/mt3_import.cpp), model lookup by name
+// (src/model/model_store.cpp) and their CLI (import-mt3, models).
 //  * Mt3Import*: a tiny T5X checkpoint written here in the published layout (msgpack state dict
 //    under "optimizer" with inline ext-type scales, optimizer state, zarr v2 arrays, some split
 //    into several chunks) → import → the engine's forward equals that of the same weights written

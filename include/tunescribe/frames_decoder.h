@@ -1,7 +1,7 @@
 // frames_decoder.h — notes from the dense heads of an hconv model (the "frames" decoding path).
 //
-// What it does: the port of tools/train/hconv.py decode_frames. The valid frames of
-// consecutive segments form one frame sequence; per key, an onset starts a note at a
+// What it does: the port of tools/train/tunescribe_train/hconv.py decode_frames. The valid
+// frames of consecutive segments form one frame sequence; per key, an onset starts a note at a
 // local peak of the onset head at or above onset_threshold (a frame is not a peak when
 // the frame before is higher, or the frame after is at least as high — unless that
 // one starts the next segment); the onset time is refined to a sub-frame by a

@@ -6,7 +6,7 @@
 // DC row zero), natural log with values <= 0 replaced by log_floor. Audio is
 // cut into segments of `segment_frames` frames and each segment's log-mel is
 // computed on its own samples only (§1.3).
-// kind "logfreq" (the hconv models, tools/train/hconv.py LogFreq): the same
+// kind "logfreq" (the hconv models, tools/train/tunescribe_train/hconv.py LogFreq): the same
 // STFT, segmenting and streaming, but a triangular filterbank with
 // bins_per_semitone bins per semitone from MIDI min_midi up (each side at least
 // one FFT bin wide, columns normalised to sum 1, built in double and cast to

@@ -10,7 +10,7 @@
 // cross-attention keys/values computed once, batched across segments; finished
 // items are dropped from the batch. A step-wise API serves samplers.
 // hconv models (config.json format_version 2 with an "hconv" section,
-// tools/train/hconv.py): a harmonic conv front (per-bin affine, harmonic stack,
+// tools/train/tunescribe_train/hconv.py): a harmonic conv front (per-bin affine, harmonic stack,
 // conv 3x3 x2, down conv to one row per key, dilated residual convs, 1x1 heads)
 // turns log-frequency features [batch, frames, n_bins] into dense per-key heads
 // (onset, frame, offset, velocity, instrument-family logits) and the memory

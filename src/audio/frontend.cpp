@@ -25,8 +25,8 @@
 #include <sstream>
 #include <string>
 
-#include "json_fields.h"
 #include "tunescribe/errors.h"
+#include "util/json_fields.h"
 
 namespace tunescribe {
 

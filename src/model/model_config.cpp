@@ -3,9 +3,9 @@
 #include <cmath>
 #include <random>
 
-#include "json_fields.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/model.h"
+#include "util/json_fields.h"
 
 namespace tunescribe {
 

@@ -1,6 +1,9 @@
-// reward_text.h — private to the ABC reward: the text helpers its two modes share (Python's
-// string semantics: str.strip, str.lower, \s) and the entry points of each mode
-// (reward_corrected.cpp, reward_flynn2024.cpp); reward.cpp holds what both use and dispatches.
+// reward_text.h — private to the ABC reward: the text helpers its two modes share.
+//
+// What it does: Python's string semantics (str.strip, str.lower, \s) for both modes and the
+// entry points of each mode (reward_corrected.cpp, reward_flynn2024.cpp); reward.cpp holds what
+// both use and dispatches.
+// What it does not: belong to the public API (reward.h is the reward's only public header).
 #pragma once
 
 #include <cctype>

@@ -1,5 +1,5 @@
 // SHA-256 after FIPS 180-4 §6.2 (message schedule of 64 words, 64 rounds).
-#include "sha256.h"
+#include "util/sha256.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -11,13 +11,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sha256.h"
 #include "tunescribe/codec.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/frontend.h"
 #include "tunescribe/log.h"
 #include "tunescribe/version.h"
+#include "util/sha256.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;

@@ -1,5 +1,5 @@
 // json_fields.cpp — see json_fields.h.
-#include "json_fields.h"
+#include "util/json_fields.h"
 
 #include <cmath>
 

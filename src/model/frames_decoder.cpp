@@ -1,5 +1,5 @@
-// frames_decoder.cpp — the frames decoder: a streaming port of tools/train/hconv.py
-// decode_frames (see frames_decoder.h). Frames are processed one step behind the
+// frames_decoder.cpp — the frames decoder: a streaming port of
+// tools/train/tunescribe_train/hconv.py decode_frames (see frames_decoder.h). Frames are processed one step behind the
 // input: deciding about frame j needs frame j + 1 (peak test, refinement, the end of
 // a note), so the decoder keeps the frames j - 1, j and j + 1 and the open notes.
 #include "tunescribe/frames_decoder.h"
@@ -12,9 +12,9 @@
 #include <string>
 #include <tuple>
 
-#include "json_fields.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/frontend.h"
+#include "util/json_fields.h"
 
 namespace tunescribe {
 

@@ -20,8 +20,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "json_fields.h"
 #include "tunescribe/errors.h"
+#include "util/json_fields.h"
 
 namespace tunescribe {
 
