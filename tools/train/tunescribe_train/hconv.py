@@ -246,7 +246,7 @@ def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_thresho
                   seg_starts=None):
     """probs: [S, 4+F, T, 88] numpy (sigmoid for the first 4, raw logits for families) of consecutive
     segments; -> notes [(onset_s, offset_s, pitch, velocity, program, confidence)]. The same algorithm
-    as the C++ frames decoder (see src/frames_decoder.cpp). Every note lasts at least until the end of
+    as the C++ frames decoder (see src/model/frames_decoder.cpp). Every note lasts at least until the end of
     its onset frame; notes shorter than min_note_s are dropped (the C++ --min-note-ms)."""
     period, c0, valid = frame_geometry(fe)
     seg_len = fe["segment_frames"] * fe["hop_length"] / fe["sample_rate_hz"]

@@ -1,6 +1,6 @@
 """mt3_model.py — PyTorch reference of the tunescribe MT3 network (../shared/specs/mt3.md §3).
 
-The same network as src/model.cpp: continuous-input projection; fixed sinusoidal
+The same network as src/model/model.cpp: continuous-input projection; fixed sinusoidal
 positions [sin | cos] with denominator d/2 - 1; pre-RMSNorm (eps 1e-6, no mean
 subtraction); unscaled dot-product attention (heads x head_dim may differ from
 d_model); gated tanh-GELU MLP; no biases; untied logits; decoder embedding not
