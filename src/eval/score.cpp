@@ -135,157 +135,186 @@ HitGraph build_hits(const std::vector<ScoreNote>& ref, const std::vector<ScoreNo
 
 // mir_eval.util._bipartite_match on the graph est -> [ref...] that mir_eval's
 // callers build from np.where(hit_matrix) (row-major: ref ascending, then est).
-Matching bipartite_match_graph(const HitGraph& h) {
-  const size_t n_ref = h.n_ref, n_est = h.n_est;
-  // graph keys (est) in order of first appearance; adjacency est -> refs.
-  std::vector<size_t> key_order;
-  std::vector<size_t> adj_count(n_est, 0);
-  for (size_t i = 0; i < n_ref; ++i)
-    for (size_t k = h.start[i]; k < h.start[i + 1]; ++k) {
-      const size_t e = h.est[k];
-      if (adj_count[e]++ == 0) key_order.push_back(e);
-    }
-  std::vector<size_t> adj_start(n_est + 1, 0);
-  for (size_t e = 0; e < n_est; ++e) adj_start[e + 1] = adj_start[e] + adj_count[e];
-  std::vector<size_t> adj(h.est.size());
-  {
-    std::vector<size_t> fill(adj_start.begin(), adj_start.end() - 1);
-    for (size_t i = 0; i < n_ref; ++i)
-      for (size_t k = h.start[i]; k < h.start[i + 1]; ++k) adj[fill[h.est[k]]++] = i;
+// Hopcroft-Karp as mir_eval runs it (the order of its dictionaries decides which maximum matching
+// comes out, so every loop keeps that order): graph keys are the estimates in order of first
+// appearance, a greedy first pass, then phases of layering (layer) and augmenting (augment).
+class HopcroftKarp {
+ public:
+  explicit HopcroftKarp(const HitGraph& h)
+      : n_ref_(h.n_ref), n_est_(h.n_est), match_ref_(h.n_ref, kNone), pred_(h.n_est, kAbsent),
+        preds_present_(h.n_ref, 0), preds_list_(h.n_ref), nl_lists_(h.n_ref), in_nl_(h.n_ref, 0) {
+    build_adjacency(h);
   }
 
-  std::vector<size_t> match_ref(n_ref, kNone);  // ref -> est ("matching")
-  // Greedy first pass.
-  for (size_t u : key_order)
-    for (size_t k = adj_start[u]; k < adj_start[u + 1]; ++k) {
-      const size_t v = adj[k];
-      if (match_ref[v] == kNone) {
-        match_ref[v] = u;
-        break;
-      }
+  Matching run() {
+    greedy();
+    while (layer()) {
+      for (size_t v : unmatched_) augment(v);
+      // pred entries of the graph keys are reset at the top of the next phase;
+      // entries for ests outside the graph are never set.
     }
+    Matching m;
+    for (size_t v = 0; v < n_ref_; ++v)
+      if (match_ref_[v] != kNone) m.emplace_back(v, match_ref_[v]);
+    return m;
+  }
 
-  constexpr long kAbsent = -2, kFree = -1;
-  std::vector<long> pred(n_est, kAbsent);            // est -> FREE | ref | absent
-  std::vector<char> preds_present(n_ref, 0);         // ref in preds
-  std::vector<std::vector<size_t>> preds_list(n_ref);
-  std::vector<std::vector<size_t>> nl_lists(n_ref);
-  std::vector<char> in_nl(n_ref, 0);
-  std::vector<size_t> touched_refs, layer, nl_order, unmatched;
-
+ private:
+  static constexpr long kAbsent = -2, kFree = -1;
   struct Frame {
     size_t v;
     size_t idx;
     size_t pending_u;
   };
-  std::vector<Frame> stack;
 
-  auto recurse = [&](size_t v0) {
-    auto enter = [&](size_t v) {
-      if (!preds_present[v]) return false;
-      preds_present[v] = 0;
-      stack.push_back(Frame{v, 0, kNone});
-      return true;
-    };
-    stack.clear();
+  // graph keys (est) in order of first appearance; adjacency est -> refs.
+  void build_adjacency(const HitGraph& h) {
+    std::vector<size_t> adj_count(n_est_, 0);
+    for (size_t i = 0; i < n_ref_; ++i)
+      for (size_t k = h.start[i]; k < h.start[i + 1]; ++k) {
+        const size_t e = h.est[k];
+        if (adj_count[e]++ == 0) key_order_.push_back(e);
+      }
+    adj_start_.assign(n_est_ + 1, 0);
+    for (size_t e = 0; e < n_est_; ++e) adj_start_[e + 1] = adj_start_[e] + adj_count[e];
+    adj_.resize(h.est.size());
+    std::vector<size_t> fill(adj_start_.begin(), adj_start_.end() - 1);
+    for (size_t i = 0; i < n_ref_; ++i)
+      for (size_t k = h.start[i]; k < h.start[i + 1]; ++k) adj_[fill[h.est[k]]++] = i;
+  }
+
+  void greedy() {
+    for (size_t u : key_order_)
+      for (size_t k = adj_start_[u]; k < adj_start_[u + 1]; ++k) {
+        const size_t v = adj_[k];
+        if (match_ref_[v] == kNone) {
+          match_ref_[v] = u;
+          break;
+        }
+      }
+  }
+
+  // One phase's layering from the free estimates; true when it reached unmatched refs.
+  bool layer() {
+    for (size_t v : touched_refs_) {
+      preds_present_[v] = 0;
+      preds_list_[v].clear();
+    }
+    touched_refs_.clear();
+    unmatched_.clear();
+    for (size_t u : key_order_) pred_[u] = kFree;
+    for (size_t v = 0; v < n_ref_; ++v)
+      if (match_ref_[v] != kNone) pred_[match_ref_[v]] = kAbsent;
+    layer_.clear();
+    for (size_t u : key_order_)
+      if (pred_[u] == kFree) layer_.push_back(u);
+    while (!layer_.empty() && unmatched_.empty()) next_layer();
+    return !unmatched_.empty();
+  }
+
+  void next_layer() {
+    nl_order_.clear();
+    for (size_t u : layer_)
+      for (size_t k = adj_start_[u]; k < adj_start_[u + 1]; ++k) {
+        const size_t v = adj_[k];
+        if (preds_present_[v]) continue;
+        if (!in_nl_[v]) {
+          in_nl_[v] = 1;
+          nl_order_.push_back(v);
+        }
+        nl_lists_[v].push_back(u);
+      }
+    layer_.clear();
+    for (size_t v : nl_order_) {
+      in_nl_[v] = 0;
+      preds_present_[v] = 1;
+      touched_refs_.push_back(v);
+      preds_list_[v].swap(nl_lists_[v]);
+      nl_lists_[v].clear();
+      if (match_ref_[v] != kNone) {
+        layer_.push_back(match_ref_[v]);
+        pred_[match_ref_[v]] = static_cast<long>(v);
+      } else {
+        unmatched_.push_back(v);
+      }
+    }
+  }
+
+  bool enter(size_t v) {
+    if (!preds_present_[v]) return false;
+    preds_present_[v] = 0;
+    stack_.push_back(Frame{v, 0, kNone});
+    return true;
+  }
+
+  // mir_eval's recursive augmenting-path search from ref v0, with an explicit stack.
+  bool augment(size_t v0) {
+    stack_.clear();
     if (!enter(v0)) return false;
     bool have_child = false, child_result = false;
-    while (!stack.empty()) {
-      const size_t top = stack.size() - 1;
+    while (!stack_.empty()) {
+      const size_t top = stack_.size() - 1;
       if (have_child) {
         have_child = false;
         if (child_result) {
-          match_ref[stack[top].v] = stack[top].pending_u;
-          stack.pop_back();
+          match_ref_[stack_[top].v] = stack_[top].pending_u;
+          stack_.pop_back();
           have_child = true;
           child_result = true;
           continue;
         }
-        ++stack[top].idx;
+        ++stack_[top].idx;
       }
-      bool descended = false, done = false;
-      while (stack[top].idx < preds_list[stack[top].v].size()) {
-        const size_t u = preds_list[stack[top].v][stack[top].idx];
-        if (pred[u] != kAbsent) {
-          const long pu = pred[u];
-          pred[u] = kAbsent;
-          if (pu == kFree) {
-            match_ref[stack[top].v] = u;
-            stack.pop_back();
-            have_child = true;
-            child_result = true;
-            done = true;
-            break;
-          }
-          stack[top].pending_u = u;
-          if (enter(static_cast<size_t>(pu))) {
-            descended = true;
-            break;
-          }
-          ++stack[top].idx;  // recurse(pu) returned false at once
-        } else {
-          ++stack[top].idx;
-        }
+      const int step = advance(top);
+      if (step > 0) continue;  // descended into a child
+      if (step == 0) {         // reached a free estimate
+        have_child = true;
+        child_result = true;
+        continue;
       }
-      if (done || descended) continue;
-      stack.pop_back();
+      stack_.pop_back();
       have_child = true;
       child_result = false;
     }
     return child_result;
-  };
-
-  while (true) {
-    for (size_t v : touched_refs) {
-      preds_present[v] = 0;
-      preds_list[v].clear();
-    }
-    touched_refs.clear();
-    unmatched.clear();
-    for (size_t u : key_order) pred[u] = kFree;
-    for (size_t v = 0; v < n_ref; ++v)
-      if (match_ref[v] != kNone) pred[match_ref[v]] = kAbsent;
-    layer.clear();
-    for (size_t u : key_order)
-      if (pred[u] == kFree) layer.push_back(u);
-    while (!layer.empty() && unmatched.empty()) {
-      nl_order.clear();
-      for (size_t u : layer)
-        for (size_t k = adj_start[u]; k < adj_start[u + 1]; ++k) {
-          const size_t v = adj[k];
-          if (preds_present[v]) continue;
-          if (!in_nl[v]) {
-            in_nl[v] = 1;
-            nl_order.push_back(v);
-          }
-          nl_lists[v].push_back(u);
-        }
-      layer.clear();
-      for (size_t v : nl_order) {
-        in_nl[v] = 0;
-        preds_present[v] = 1;
-        touched_refs.push_back(v);
-        preds_list[v].swap(nl_lists[v]);
-        nl_lists[v].clear();
-        if (match_ref[v] != kNone) {
-          layer.push_back(match_ref[v]);
-          pred[match_ref[v]] = static_cast<long>(v);
-        } else {
-          unmatched.push_back(v);
-        }
-      }
-    }
-    if (unmatched.empty()) break;
-    for (size_t v : unmatched) recurse(v);
-    // pred entries of the graph keys are reset at the top of the next phase;
-    // entries for ests outside the graph are never set.
   }
 
-  Matching m;
-  for (size_t v = 0; v < n_ref; ++v)
-    if (match_ref[v] != kNone) m.emplace_back(v, match_ref[v]);
-  return m;
-}
+  // Scans the predecessors of the frame at `top`: 1 = pushed a child frame, 0 = matched a free
+  // estimate (frame popped), -1 = exhausted.
+  int advance(size_t top) {
+    while (stack_[top].idx < preds_list_[stack_[top].v].size()) {
+      const size_t u = preds_list_[stack_[top].v][stack_[top].idx];
+      if (pred_[u] != kAbsent) {
+        const long pu = pred_[u];
+        pred_[u] = kAbsent;
+        if (pu == kFree) {
+          match_ref_[stack_[top].v] = u;
+          stack_.pop_back();
+          return 0;
+        }
+        stack_[top].pending_u = u;
+        if (enter(static_cast<size_t>(pu))) return 1;
+        ++stack_[top].idx;  // recurse(pu) returned false at once
+      } else {
+        ++stack_[top].idx;
+      }
+    }
+    return -1;
+  }
+
+  const size_t n_ref_, n_est_;
+  std::vector<size_t> key_order_, adj_start_, adj_;
+  std::vector<size_t> match_ref_;                 // ref -> est ("matching")
+  std::vector<long> pred_;                        // est -> FREE | ref | absent
+  std::vector<char> preds_present_;               // ref in preds
+  std::vector<std::vector<size_t>> preds_list_;
+  std::vector<std::vector<size_t>> nl_lists_;
+  std::vector<char> in_nl_;
+  std::vector<size_t> touched_refs_, layer_, nl_order_, unmatched_;
+  std::vector<Frame> stack_;
+};
+
+Matching bipartite_match_graph(const HitGraph& h) { return HopcroftKarp(h).run(); }
 
 double overlap_ratio(const ScoreNote& r, const ScoreNote& e) {
   return (std::min(r.offset_s, e.offset_s) - std::max(r.onset_s, e.onset_s)) /
