@@ -97,6 +97,13 @@ struct AbcTune {
 // Throws ConfigError for an invalid config. With no usable notes it writes a
 // tune of one bar rest.
 AbcTune write_abc(const NoteSequence& seq, const AbcWriterConfig& cfg = {});
+// The analysis write_abc(seq, cfg) runs (on prepare_notes(seq.notes, cfg.min_note_s), with
+// cfg's tempo/meter/key overrides), for callers that share it with other outputs (MIDI meta
+// events, JSON fields) so that they never disagree with the ABC. Throws ConfigError.
+AnalysisOptions abc_analysis_options(const AbcWriterConfig& cfg);
+Analysis analyse_for_abc(const NoteSequence& seq, const AbcWriterConfig& cfg);
+// write_abc with that analysis given (`an` must come from analyse_for_abc(seq, cfg)).
+AbcTune write_abc(const NoteSequence& seq, const AbcWriterConfig& cfg, const Analysis& an);
 
 // "song" from "/a/b/song.mid" (for T:).
 std::string abc_title_from_path(const std::string& path);

@@ -150,4 +150,13 @@ struct Analysis {
 // An invalid options.meter or options.key is ignored (validate them first).
 Analysis analyse(const std::vector<Note>& notes, const NoteSequence& meta, const AnalysisOptions& options);
 
+// ---------------------------------------------------------------- results for other outputs
+// The written tempo in quarter notes per minute (MIDI's unit): tempo_bpm x beat / (1/4), e.g.
+// Q:3/8=64 → 96.
+double quarter_bpm(const Analysis& an);
+// The analysis as NoteSequence metadata at 0 s, replacing any there: one tempo (quarter_bpm),
+// one time signature (the meter; none when its denominator is not a power of two, which MIDI
+// cannot write) and one key signature (the key's signature and Key::minor).
+void set_analysis_metadata(const Analysis& an, NoteSequence* seq);
+
 }  // namespace tunescribe

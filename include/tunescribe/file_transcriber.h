@@ -1,7 +1,9 @@
 // file_transcriber.h — one input file to the output formats, as `tunescribe transcribe` does it.
 // What it does: reads a MIDI file or transcribes an audio file (streamed, one Transcriber per batch
 // worker, created on its first audio input), sorts the notes and renders every requested output
-// (MIDI bytes, ABC text, JSON note list) for the Batch to write; fits model threads to the workers.
+// (MIDI bytes, ABC text, JSON note list) for the Batch to write, from one music analysis per file
+// (for audio its tempo, meter and key also go into the MIDI meta events and the JSON fields; a
+// MIDI input's .mid and .json carry only what was read); fits model threads to the workers.
 // What it does not: choose or write files (batch.h), parse flags or print.
 #pragma once
 

@@ -1,10 +1,12 @@
 #include "tunescribe/file_transcriber.h"
 
 #include <algorithm>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "tunescribe/analysis.h"
 #include "tunescribe/audio.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/log.h"
@@ -100,28 +102,65 @@ NoteSequence FileTranscriber::read(const std::string& input, int worker, double*
   return seq;
 }
 
+namespace {
+
+// The .mid of an audio input carries the analysis' tempo, time and key signatures at 0 s; the
+// tempo is fitted so that one tick stays 1/960 s and the notes keep the seconds they had without
+// it. A MIDI input is written with its own metadata, as read.
+std::string midi_output(const NoteSequence& seq, const Analysis* an) {
+  std::vector<uint8_t> b;
+  if (an) {
+    NoteSequence with_meta = seq;
+    set_analysis_metadata(*an, &with_meta);
+    MidiWriteOptions mo;
+    with_meta.tempos.front().bpm = fit_tempo_to_default_tick(with_meta.tempos.front().bpm, &mo);
+    b = write_midi_bytes(with_meta, mo);
+  } else {
+    b = write_midi_bytes(seq);
+  }
+  return std::string(b.begin(), b.end());
+}
+
+std::string json_output(const NoteSequence& seq, const std::string& input, const Analysis* an) {
+  nlohmann::json j = notes_to_json(seq);
+  j["input"] = input;
+  if (an) {  // audio inputs: the analysis the ABC writes as Q:, M: and K:
+    j["tempo_bpm"] = an->tempo_bpm;
+    j["tempo_beat"] = an->meter.meter.beat.str();
+    j["meter"] = an->meter.meter.text;
+    j["key"] = an->key.key.text();
+  }
+  return j.dump(1) + "\n";
+}
+
+}  // namespace
+
 JobResult FileTranscriber::run(const BatchJob& job, int worker) {
   JobResult res;
   double dur = 0.0;
   NoteSequence seq = read(job.input, worker, &dur);
   seq.sort();
+  AbcWriterConfig ac = cfg_.abc;
+  if (ac.title.empty()) ac.title = abc_title_from_path(job.input);
+  // One analysis per file, shared by every output that shows it (ABC; for audio inputs also the
+  // MIDI meta events and the JSON fields), so that they never disagree.
+  const bool audio = is_audio_path(job.input);
+  const bool want_abc = std::find(formats_.begin(), formats_.end(), "abc") != formats_.end();
+  std::unique_ptr<Analysis> an;
+  if (audio || want_abc) an = std::make_unique<Analysis>(analyse_for_abc(seq, ac));
+  const Analysis* shown = audio ? an.get() : nullptr;
   // Every output is rendered before the batch writes any.
   res.outputs.resize(formats_.size());
   for (size_t k = 0; k < formats_.size(); ++k) {
     const auto& f = formats_[k];
     if (f == "mid") {
-      auto b = write_midi_bytes(seq);
-      res.outputs[k].assign(b.begin(), b.end());
+      res.outputs[k] = midi_output(seq, shown);
     } else if (f == "abc") {
-      AbcWriterConfig ac = cfg_.abc;
-      if (ac.title.empty()) ac.title = abc_title_from_path(job.input);
-      AbcTune tune = write_abc(seq, ac);
+      AbcTune tune = write_abc(seq, ac, *an);
       res.outputs[k] = std::move(tune.text);
       res.record_extra["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
     } else if (f == "json") {
-      nlohmann::json j = notes_to_json(seq);
-      j["input"] = job.input;
-      res.outputs[k] = j.dump(1) + "\n";
+      res.outputs[k] = json_output(seq, job.input, shown);
     }
   }
   res.details = {{"notes", seq.notes.size()}, {"duration_s", dur}};

@@ -859,11 +859,7 @@ AbcTune tune_result(std::string text, const std::vector<VoiceOut>& voices, const
 
 }  // namespace
 
-AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
-  cfg.validate();
-  // 1. Filter and merge duplicates.
-  const std::vector<Note> notes = prepare_notes(seq_in.notes, cfg.min_note_s);
-  // 2. Analysis: beats and tempo, meter, per-beat grids, key.
+AnalysisOptions abc_analysis_options(const AbcWriterConfig& cfg) {
   AnalysisOptions ao;
   ao.tempo_bpm = cfg.tempo_bpm;
   ao.meter = cfg.meter;
@@ -873,7 +869,23 @@ AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
   ao.chord_cluster_s = cfg.chord_cluster_s;
   ao.grid_denominator = cfg.grid_denominator;
   ao.triplets = cfg.triplets;
-  const Analysis an = analyse(notes, seq_in, ao);
+  return ao;
+}
+
+Analysis analyse_for_abc(const NoteSequence& seq, const AbcWriterConfig& cfg) {
+  cfg.validate();
+  return analyse(prepare_notes(seq.notes, cfg.min_note_s), seq, abc_analysis_options(cfg));
+}
+
+AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg) {
+  return write_abc(seq_in, cfg, analyse_for_abc(seq_in, cfg));
+}
+
+AbcTune write_abc(const NoteSequence& seq_in, const AbcWriterConfig& cfg, const Analysis& an) {
+  cfg.validate();
+  // 1. Filter and merge duplicates.
+  const std::vector<Note> notes = prepare_notes(seq_in.notes, cfg.min_note_s);
+  // 2. Analysis (beats and tempo, meter, per-beat grids, key): analyse_for_abc, given.
   // 3. Quantise into parts.
   const QuantisedParts parts = quantise_parts(notes, an);
   // 4. Voices (piano hand split) and chord streams.

@@ -636,4 +636,15 @@ Analysis analyse(const std::vector<Note>& notes, const NoteSequence& meta, const
   return a;
 }
 
+double quarter_bpm(const Analysis& an) { return an.tempo_bpm * an.meter.meter.beat.value() * 4.0; }
+
+void set_analysis_metadata(const Analysis& an, NoteSequence* seq) {
+  const Meter& m = an.meter.meter;
+  seq->tempos = {TempoChange{0.0, quarter_bpm(an)}};
+  seq->time_signatures.clear();
+  if (m.num >= 1 && m.den >= 1 && (m.den & (m.den - 1)) == 0) seq->time_signatures.push_back({0.0, m.num, m.den});
+  const Key& k = an.key.key;
+  seq->key_signatures = {KeySignature{0.0, k.fifths, k.minor}};
+}
+
 }  // namespace tunescribe
