@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -666,6 +667,18 @@ TEST(ScoreCli, CsvHasOneRowPerFilePlusAggregates) {
   for (const auto& l : lines) EXPECT_EQ(split(l, ',').size(), header.size()) << l;
   EXPECT_EQ(split(lines[2], ',')[0], "mean");
   EXPECT_EQ(split(lines[3], ',')[0], "pooled");
+  // Numbers are written in their shortest round-trip form (0.9474738, not 0.94747380000000025).
+  size_t numbers = 0;
+  for (size_t i = 1; i < lines.size(); ++i)
+    for (const auto& field : split(lines[i], ',')) {
+      if (field.empty() || !(std::isdigit(static_cast<unsigned char>(field[0])) || field[0] == '-')) continue;
+      const double d = std::stod(field);
+      char buf[40];
+      const auto res = std::to_chars(buf, buf + sizeof buf, d);
+      EXPECT_EQ(field, std::string(buf, res.ptr)) << lines[i];
+      ++numbers;
+    }
+  EXPECT_GT(numbers, 30u);
   // Options reach the metrics: a 300 ms onset window matches every estimate.
   const auto wide = score_cmd("--json --onset-tolerance 0.3 " + q(f.ref) + " " + q(f.est));
   ASSERT_EQ(wide.exit_code, 0) << wide.err;

@@ -1,11 +1,13 @@
 // `tunescribe score`: mir_eval note metrics (+ velocity, MT3 multi-instrument
 // F1) and the ABC reward for one REF/EST pair or two folders paired by stem.
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "commands.h"
 #include "tunescribe/log.h"
@@ -156,9 +158,9 @@ void print_csv(const std::vector<PairResult>& results, const ScoreAggregate& agg
     for (const auto& k : keys) {
       os << ",";
       if (auto v = lookup_metric(vals, k)) {
-        char buf[40];
-        std::snprintf(buf, sizeof buf, "%.17g", *v);
-        os << buf;
+        char buf[40];  // the shortest text that reads back as the same double (no %.17g noise)
+        const auto res = std::to_chars(buf, buf + sizeof buf, *v);
+        os << std::string_view(buf, static_cast<size_t>(res.ptr - buf));
       }
     }
     os << "\n";
