@@ -26,6 +26,10 @@ std::string user_models_dir();
 // Folders that may hold the shipped models, in lookup order (existing or not).
 std::vector<std::string> shipped_models_dirs();
 
+// The shipped model called `name` (canonical path) from the first of shipped_models_dirs()
+// that has it; "" when none does.
+std::string shipped_model_dir(const std::string& name);
+
 // Model names are 1-64 characters of [A-Za-z0-9._-], starting with a letter or digit.
 bool is_valid_model_name(const std::string& name);
 

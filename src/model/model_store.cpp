@@ -42,6 +42,14 @@ std::vector<std::string> shipped_models_dirs() {
   return out;
 }
 
+std::string shipped_model_dir(const std::string& name) {
+  for (const auto& folder : shipped_models_dirs()) {
+    const fs::path c = fs::path(folder) / name;
+    if (is_model_dir(c.string())) return fs::weakly_canonical(c).string();
+  }
+  return "";
+}
+
 bool is_valid_model_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -59,10 +67,8 @@ std::string resolve_model_dir(const std::string& arg) {
       if (is_model_dir(d)) return d;
       looked = user;
     }
-    for (const auto& s : shipped_models_dirs()) {
-      const std::string d = (fs::path(s) / arg).string();
-      if (is_model_dir(d)) return fs::weakly_canonical(d).string();
-    }
+    const std::string shipped = shipped_model_dir(arg);
+    if (!shipped.empty()) return shipped;
   }
   std::error_code ec;
   if (fs::is_directory(arg, ec)) return arg;  // Model::load says what is missing

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -19,7 +18,6 @@
 #include "tunescribe/model.h"
 #include "tunescribe/model_store.h"
 
-namespace fs = std::filesystem;
 
 namespace tunescribe {
 
@@ -346,13 +344,7 @@ NoteSequence Transcriber::transcribe(AudioStream& stream, const ProgressFn& prog
   return seq;
 }
 
-std::string default_model_dir(const std::string& name) {
-  for (const auto& folder : shipped_models_dirs()) {
-    const fs::path c = fs::path(folder) / name;
-    if (is_model_dir(c.string())) return fs::weakly_canonical(c).string();
-  }
-  return "";
-}
+std::string default_model_dir(const std::string& name) { return shipped_model_dir(name); }
 
 std::string default_generate_model_dir() {
   std::string g = default_model_dir("generate");
