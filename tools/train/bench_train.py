@@ -14,7 +14,6 @@ import time
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 from tunescribe_train import dataset as D  # noqa: E402
 from tunescribe_train import features  # noqa: E402
 from tunescribe_train import mt3_model as M  # noqa: E402

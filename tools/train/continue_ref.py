@@ -9,11 +9,9 @@ next prefix. Prints one JSON line per segment: {"segment": k, "tokens": [...]}.
 """
 import argparse
 import json
-import os
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 from tunescribe_train import mt3_model as M  # noqa: E402
 from tunescribe_train import trainer as T  # noqa: E402
 

@@ -34,8 +34,7 @@ import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+from tunescribe_train import REPO  # noqa: E402
 from tunescribe_train import audio_codec  # noqa: E402
 from tunescribe_train import midi_notes  # noqa: E402
 

@@ -17,7 +17,6 @@ import tempfile
 import numpy as np
 import soundfile as sf
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 from tunescribe_train import midi_notes  # noqa: E402
 import render  # noqa: E402
 from tunescribe_train import split as split_mod  # noqa: E402

@@ -57,14 +57,13 @@ try:  # optional: the --synthesize stage runs on machines without soundfile/mido
 except ImportError:
     sf = None
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from tunescribe_train import REPO  # noqa: E402
 from tunescribe_train import split as split_mod  # noqa: E402
 try:
     from tunescribe_train import midi_notes  # noqa: E402  (mido; not needed by --synthesize)
 except ImportError:
     midi_notes = None
 
-REPO = os.path.dirname(os.path.dirname(HERE))
 SAMPLE_RATE = 16000
 HOP = 128
 SEGMENT_FRAMES = 256
