@@ -4,8 +4,10 @@
 # in Release (ccache makes rebuilds quick). Idempotent: when every package is
 # already installed, apt is not touched.
 #
-#   bash tools/setup.sh            # install + build
-#   bash tools/setup.sh --no-build # install only
+#   bash tools/setup.sh                    # install + build (what a user needs)
+#   bash tools/setup.sh --no-build         # install only
+#   bash tools/setup.sh --with-test-tools  # also the external programs that only the tests
+#                                          # use (tools/test.sh passes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,23 @@ PACKAGES=(
   # training tools: learning-curve plots (tools/train/train.py)
   python3-matplotlib
 )
+
+# only for the test set-up path (tools/test.sh): external programs the tests run to validate
+# outputs; a user's `transcribe` never needs them, and each test skips cleanly without them.
+TEST_PACKAGES=(
+  chromium          # score --report: the HTML report is loaded in headless Chromium
+  musescore3        # --format musicxml: MuseScore 3 imports what we write
+  libxml2-utils     # xmllint: MusicXML is well-formed
+  lame opus-tools   # MP3 / Opus input: encoded from the bundled example in the tests
+)
+BUILD=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) BUILD=0 ;;
+    --with-test-tools) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+    *) echo "[setup] unknown option: $arg (use --no-build, --with-test-tools)" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -51,7 +70,7 @@ if command -v update-alternatives >/dev/null; then
   done
 fi
 
-if [ "${1:-}" = "--no-build" ]; then exit 0; fi
+if [ "$BUILD" = 0 ]; then exit 0; fi
 
 JOBS=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
