@@ -32,6 +32,7 @@
 #include "tunescribe/model.h"
 #include "tunescribe/model_store.h"
 #include "tunescribe/mt3_import.h"
+#include "tunescribe/score.h"
 #include "tunescribe/transcriber.h"
 
 namespace fs = std::filesystem;
@@ -698,4 +699,24 @@ TEST_F(Mt3ImportReal, TranscriptionMatchesGolden) {
   EXPECT_LE(differing, 1);
   RecordProperty("end_to_end_tokens_differing", std::to_string(differing));
   expect_golden_notes(seq, 0.01);
+}
+
+// --precision int8 on the real checkpoint: the golden clip's notes stay those of fp32.
+TEST_F(Mt3ImportReal, Int8TranscriptionAgreesWithFp32) {
+  if (!int8_available()) GTEST_SKIP() << "this libtorch has no oneDNN quantized engine";
+  TranscriberConfig a;
+  a.model_dir = model_dir_;
+  TranscriberConfig b = a;
+  b.precision = "int8";
+  const auto clip = load_audio(fixtures() + "/clip.wav");
+  Transcriber fp(a), q(b);
+  EXPECT_EQ(fp.precision(), "fp32");
+  EXPECT_EQ(q.precision(), "int8");
+  const NoteSequence x = fp.transcribe(clip), y = q.transcribe(clip);
+  ASSERT_FALSE(x.notes.empty());
+  const TranscriptionScores s = evaluate_transcription(score_notes_from_sequence(x), score_notes_from_sequence(y));
+  const double f = s.metrics.get("F-measure_no_offset");
+  std::printf("[ mt3 ] int8 vs fp32 on the golden clip: %zu vs %zu notes, onset F1 %.3f\n", y.notes.size(),
+              x.notes.size(), f);
+  EXPECT_GE(f, 0.9);
 }

@@ -148,6 +148,9 @@ class DecoderState {
   std::unique_ptr<Impl> impl;
 };
 
+// Whether Model::quantize_int8() can run here (libtorch built with the oneDNN quantized engine).
+bool int8_available();
+
 class Model {
  public:
   // Reads dir/config.json and dir/model.safetensors. Throws ModelError naming
@@ -204,6 +207,15 @@ class Model {
   std::vector<float> step(DecoderState& state, const std::vector<int>& tokens) const;
   // Keeps only the listed items (in that order) of a state: samplers drop finished items.
   void select_items(DecoderState& state, const std::vector<int>& items) const;
+
+  // Int8 dynamic quantization of the T5 encoder-decoder's matrices (inputs projection,
+  // attention, MLP, logits; symmetric per-output-channel int8 weights, activations quantized
+  // per call by libtorch's oneDNN engine). The hconv front, embeddings and norms stay fp32.
+  // Returns the number of matrices packed (again: no-op). NotAvailableError when this
+  // libtorch has no oneDNN quantized engine (int8_available()). Not thread-safe: call it
+  // right after loading, before decoding.
+  int quantize_int8();
+  bool quantized() const;
 
   // Attach a profile (nullptr detaches). Not thread-safe: benchmarks only.
   void set_profile(DecodeProfile* profile) const;

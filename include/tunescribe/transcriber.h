@@ -34,6 +34,9 @@ struct TranscriberConfig {
   // Frames decoder settings the caller set; the others come from the model's
   // "decoding" section (then FramesDecoderConfig's defaults).
   FramesDecoderOverrides frames;
+  // T5 arithmetic: "fp32", "int8" (Model::quantize_int8: dynamic int8 matrices, faster token
+  // decoding) or "auto" (the model's inference.precision, else fp32).
+  std::string precision = "auto";
   void validate() const;    // throws ConfigError
 };
 
@@ -68,6 +71,7 @@ class Transcriber {
   // core, more than the whole frames path costs.
   int preferred_resample_quality() const;
   std::string decoder() const;      // the decoding path in use: "tokens" or "frames"
+  std::string precision() const;    // the T5 arithmetic in use: "fp32" or "int8"
   // The frames decoder's effective settings (model defaults + overrides).
   const FramesDecoderConfig& frames_config() const;
   NoteSequence transcribe(const Audio& audio, const ProgressFn& progress = {});

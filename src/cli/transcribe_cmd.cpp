@@ -156,6 +156,10 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "hconv models; faster, notes carry a confidence) or auto (the model's default: frames for hconv "
                   "models that say so, else tokens)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "tokens", "frames"}));
+  sub->add_option("--precision", opt->files.transcriber.precision,
+                  "T5 arithmetic: fp32, int8 (dynamic int8 matrices: faster token decoding, see docs/performance.md "
+                  "for the accuracy cost) or auto (the model's inference.precision, else fp32)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "fp32", "int8"}));
   sub->add_option("--resample", opt->files.resample,
                   "Resampler for audio not at the model's rate (libsamplerate): best (SINC_BEST), medium "
                   "(SINC_MEDIUM, ~5x faster), fast (SINC_FASTEST) or auto (what the model's front end needs: "

@@ -10,8 +10,10 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include <torch/torch.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include "tunescribe/errors.h"
 #include "tunescribe/frontend.h"
@@ -221,6 +223,25 @@ struct Model::Impl {
   std::vector<EncLayer> enc;
   std::vector<DecLayer> dec;
   mutable std::atomic<DecodeProfile*> profile{nullptr};
+  // quantize_int8(): packed int8 weights of the T5 matrices, keyed by the fp32 weight's storage.
+  std::unordered_map<const void*, c10::IValue> qpacked;
+
+  // x [..., in] times w [in, out]: fp32, or int8 dynamic quantization when w was packed.
+  Tensor lin(const Tensor& x, const Tensor& w) const {
+    if (!qpacked.empty()) {
+      auto it = qpacked.find(w.unsafeGetTensorImpl());
+      if (it != qpacked.end()) {
+        static const c10::OperatorHandle op =
+            c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_dynamic", "");
+        std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+        torch::jit::Stack st{x.reshape({-1, x.size(-1)}).contiguous(), it->second, false};
+        op.callBoxed(&st);
+        shape.back() = w.size(1);
+        return st[0].toTensor().view(shape);
+      }
+    }
+    return x.dim() == 2 ? x.mm(w) : x.matmul(w);
+  }
 
   int64_t H() const { return cfg.num_heads; }
   int64_t Dh() const { return cfg.head_dim; }
@@ -232,9 +253,9 @@ struct Model::Impl {
   }
 
   Tensor mlp(const Tensor& h, const MlpW& w) const {
-    Tensor a = h.matmul(w.wi);
+    Tensor a = lin(h, w.wi);
     const int64_t m = cfg.mlp_dim;
-    return (torch::gelu(a.narrow(-1, 0, m), "tanh") * a.narrow(-1, m, m)).matmul(w.wo);
+    return lin(torch::gelu(a.narrow(-1, 0, m), "tanh") * a.narrow(-1, m, m), w.wo);
   }
 
   // Full (uncached) multi-head attention; xq [B,Lq,d], xkv [B,Lk,d].
@@ -242,18 +263,18 @@ struct Model::Impl {
     const int64_t B = xq.size(0), Lq = xq.size(1), Lk = xkv.size(1);
     Tensor q, k, v;
     if (self) {
-      Tensor qkv = xq.matmul(w.wqkv).view({B, Lq, 3, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      Tensor qkv = lin(xq, w.wqkv).view({B, Lq, 3, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
       q = qkv[0];
       k = qkv[1];
       v = qkv[2];
     } else {
-      q = xq.matmul(w.wq).view({B, Lq, H(), Dh()}).permute({0, 2, 1, 3}).contiguous();
-      Tensor kv = xkv.matmul(w.wkv).view({B, Lk, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      q = lin(xq, w.wq).view({B, Lq, H(), Dh()}).permute({0, 2, 1, 3}).contiguous();
+      Tensor kv = lin(xkv, w.wkv).view({B, Lk, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
       k = kv[0];
       v = kv[1];
     }
     Tensor o = attention_core(q, k, v, bias);  // [B,H,Lq,Dh]
-    return o.permute({0, 2, 1, 3}).reshape({B, Lq, HD()}).matmul(w.wo);
+    return lin(o.permute({0, 2, 1, 3}).reshape({B, Lq, HD()}), w.wo);
   }
 
   // hconv.HarmonicFront.forward: feats [B, T, n_bins] -> heads logits [B, 4+F, T, 88]
@@ -300,7 +321,7 @@ struct Model::Impl {
 
   Tensor encode(const Tensor& mel) const {
     const int64_t T = mel.size(1);
-    Tensor x = mel.matmul(in_proj) + pe.narrow(0, 0, T);
+    Tensor x = lin(mel, in_proj) + pe.narrow(0, 0, T);
     Tensor none;
     for (const auto& L : enc) {
       Tensor h = rms(x);
@@ -323,7 +344,7 @@ struct Model::Impl {
       x = x + mha_full(h, mem, D.cross_attn, false, none);
       x = x + mlp(rms(x), D.mlp);
     }
-    return rms(x).matmul(logits_w);
+    return lin(rms(x), logits_w);
   }
 
   DecoderState::Impl start(const Tensor& mem, int max_len) const {
@@ -333,7 +354,7 @@ struct Model::Impl {
     st.batch = int(B);
     st.max_len = max_len;
     for (const auto& D : dec) {
-      Tensor kv = mem.matmul(D.cross_attn.wkv).view({B, T, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
+      Tensor kv = lin(mem, D.cross_attn.wkv).view({B, T, 2, H(), Dh()}).permute({2, 0, 3, 1, 4}).contiguous();
       st.cross_k.push_back(kv[0]);
       st.cross_v.push_back(kv[1]);
       st.self_k.push_back(torch::empty({B, H(), max_len, Dh()}, torch::kFloat));
@@ -356,18 +377,18 @@ struct Model::Impl {
       const DecLayer& D = dec[l];
       {
         ScopedTime t(prof(&DecodeProfile::self_attn_s));
-        Tensor qkv = rms(x).mm(D.self_attn.wqkv);  // [B, 3HD]
+        Tensor qkv = lin(rms(x), D.self_attn.wqkv);  // [B, 3HD]
         Tensor q = qkv.narrow(1, 0, HD()).reshape({B, H(), 1, Dh()});
         st.self_k[l].select(2, pos).copy_(qkv.narrow(1, HD(), HD()).view({B, H(), Dh()}));
         st.self_v[l].select(2, pos).copy_(qkv.narrow(1, 2 * HD(), HD()).view({B, H(), Dh()}));
         Tensor o = attention_core(q, st.self_k[l].narrow(2, 0, pos + 1), st.self_v[l].narrow(2, 0, pos + 1), none);
-        x = x + o.reshape({B, HD()}).mm(D.self_attn.wo);
+        x = x + lin(o.reshape({B, HD()}), D.self_attn.wo);
       }
       {
         ScopedTime t(prof(&DecodeProfile::cross_attn_s));
-        Tensor q = rms(x).mm(D.cross_attn.wq).view({B, H(), 1, Dh()});
+        Tensor q = lin(rms(x), D.cross_attn.wq).view({B, H(), 1, Dh()});
         Tensor o = attention_core(q, st.cross_k[l], st.cross_v[l], none);
-        x = x + o.reshape({B, HD()}).mm(D.cross_attn.wo);
+        x = x + lin(o.reshape({B, HD()}), D.cross_attn.wo);
       }
       {
         ScopedTime t(prof(&DecodeProfile::mlp_s));
@@ -376,7 +397,7 @@ struct Model::Impl {
     }
     ScopedTime t(prof(&DecodeProfile::logits_s));
     st.pos++;
-    return rms(x).mm(logits_w);
+    return lin(rms(x), logits_w);
   }
 
   void select(DecoderState::Impl& st, const Tensor& idx) const {
@@ -621,6 +642,44 @@ const std::string& Model::dir() const { return impl_->dir; }
 bool Model::has_null_memory() const { return impl_->null_mem.defined(); }
 void Model::set_profile(DecodeProfile* profile) const { impl_->profile = profile; }
 
+bool int8_available() {
+  for (at::QEngine e : at::globalContext().supportedQEngines())
+    if (e == at::QEngine::ONEDNN) return true;
+  return false;
+}
+
+int Model::quantize_int8() {
+  Impl& I = *impl_;
+  if (!I.qpacked.empty()) return int(I.qpacked.size());
+  if (!int8_available())
+    throw NotAvailableError("model: int8 inference needs libtorch's oneDNN quantized engine, which this build lacks");
+  at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  torch::NoGradGuard no_grad;
+  const c10::OperatorHandle prepack = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+  auto pack = [&](const Tensor& w) {  // w [in, out]: symmetric per-output-channel int8
+    if (!w.defined() || I.qpacked.count(w.unsafeGetTensorImpl())) return;
+    Tensor wt = w.t().contiguous();  // [out, in]
+    Tensor scale = std::get<0>(wt.abs().max(1)).clamp_min(1e-12).div(127.0).to(torch::kDouble);
+    Tensor q = at::quantize_per_channel(wt, scale, torch::zeros({wt.size(0)}, torch::kLong), 0, at::kQInt8);
+    torch::jit::Stack st{q, c10::IValue()};
+    prepack.callBoxed(&st);
+    I.qpacked.emplace(w.unsafeGetTensorImpl(), st[0]);
+  };
+  pack(I.in_proj);
+  pack(I.logits_w);
+  for (const auto& L : I.enc) {
+    for (const Tensor* w : {&L.attn.wqkv, &L.attn.wo, &L.mlp.wi, &L.mlp.wo}) pack(*w);
+  }
+  for (const auto& D : I.dec) {
+    for (const Tensor* w : {&D.self_attn.wqkv, &D.self_attn.wo, &D.cross_attn.wq, &D.cross_attn.wkv,
+                            &D.cross_attn.wo, &D.mlp.wi, &D.mlp.wo})
+      pack(*w);
+  }
+  return int(I.qpacked.size());
+}
+
+bool Model::quantized() const { return !impl_->qpacked.empty(); }
+
 namespace {
 
 // Runs fn(chunk_index, begin, end) for `workers` contiguous chunks of [0, n) on
@@ -633,6 +692,9 @@ void run_chunks(int n, int workers, F fn) {
   for (int w = 0; w < workers; ++w) {
     const int b0 = int(int64_t(n) * w / workers), b1 = int(int64_t(n) * (w + 1) / workers);
     pool.emplace_back([&, w, b0, b1] {
+      // A new thread starts with OpenMP's default team size (every core): give it the
+      // process's intra-op setting, or oneDNN (int8) ops oversubscribe the cores.
+      at::init_num_threads();
       try {
         fn(w, b0, b1);
       } catch (...) {

@@ -31,6 +31,8 @@ void TranscriberConfig::validate() const {
                       " is not within [1, 4096]");
   if (decoder != "auto" && decoder != "tokens" && decoder != "frames")
     throw ConfigError("transcriber: decoder = \"" + decoder + "\" is not one of auto, tokens, frames");
+  if (precision != "auto" && precision != "fp32" && precision != "int8")
+    throw ConfigError("transcriber: precision = \"" + precision + "\" is not one of auto, fp32, int8");
   frames.apply(FramesDecoderConfig{}).validate();  // each value set is in range
 }
 
@@ -102,6 +104,15 @@ Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<
                      "the source tree's models/default); pass --model DIR");
   set_model_threads(cfg.n_threads);
   impl_->model = Model::load(dir);
+  std::string precision = cfg.precision;
+  if (precision == "auto") {
+    const nlohmann::json& raw = impl_->model->raw_config();
+    precision = raw.contains("inference") && raw["inference"].is_object() && raw["inference"].value("precision", "") == "int8" &&
+                        int8_available()
+                    ? "int8"
+                    : "fp32";
+  }
+  if (precision == "int8") impl_->model->quantize_int8();  // NotAvailableError without oneDNN
   try {
     impl_->mel_cfg = LogMelConfig::from_json(impl_->model->frontend_json());
     impl_->mel_cfg.validate();
@@ -163,6 +174,7 @@ Transcriber::~Transcriber() = default;
 int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 std::string Transcriber::model_name() const { return impl_->model->name(); }
 int Transcriber::preferred_resample_quality() const { return impl_->mel_cfg.is_logfreq() ? 1 : 0; }
+std::string Transcriber::precision() const { return impl_->model->quantized() ? "int8" : "fp32"; }
 std::string Transcriber::decoder() const { return impl_->use_frames ? "frames" : "tokens"; }
 const FramesDecoderConfig& Transcriber::frames_config() const { return impl_->frames_cfg; }
 void Transcriber::set_profile(TranscribeProfile* profile) { impl_->profile = profile; }

@@ -2,7 +2,7 @@
 //
 //   build/bin/bench_model [--threads 2] [--model tiny|20m|DIR] [--steps 256]
 //                         [--batches 1,8] [--kernels auto,matmul,bmm,mulsum,loop]
-//                         [--frames 256] [--repeat 2] [--blas-threads N] [--intra-op] [--info]
+//                         [--frames 256] [--repeat 2] [--blas-threads N] [--intra-op] [--info] [--int8]
 //
 // --threads N: N batch-split workers with 1 libtorch thread each (the library's
 // default); with --intra-op: libtorch/OpenBLAS thread pools of N, one worker.
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 256, frames = 256, repeat = 2, blas_threads = -1;
   bool intra_op = false;
   std::string model_arg = "20m", batches_arg = "1,8", kernels_arg = "auto,matmul,bmm,mulsum,loop";
-  bool info = false;
+  bool info = false, int8 = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
     else if (a == "--blas-threads") blas_threads = std::atoi(next().c_str());
     else if (a == "--intra-op") intra_op = true;
     else if (a == "--info") info = true;
+    else if (a == "--int8") int8 = true;
     else {
       std::fprintf(stderr, "usage: bench_model [--threads N] [--model tiny|20m|DIR] [--steps N] [--batches 1,8] "
                            "[--kernels auto,...] [--frames N] [--repeat N] [--blas-threads N] [--intra-op] [--info]\n");
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   } else {
     model = Model::load(model_arg);
   }
+  if (int8) std::printf("int8: %d matrices quantized\n", model->quantize_int8());
   const ModelConfig& c = model->config();
   std::printf("model %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), threads %d, "
               "blas threads %s, workers %d%s\n",

@@ -2,7 +2,7 @@
 //
 //   build/bin/bench_transcribe [--model DIR]... [--random-config SPEC]...
 //       [--audio FILE] [--resample-quality 0] [--duration-s S] [--threads 2] [--batch-size 8]
-//       [--max-steps 1024,128] [--decoder auto] [--repeat 2] [--keep-dir DIR]
+//       [--max-steps 1024,128] [--decoder auto] [--precision auto|fp32|int8] [--repeat 2] [--keep-dir DIR]
 //
 // Models: --model DIR (a model directory; default models/tiny when no model
 // is given) and/or --random-config SPEC, a random-weights model written as fp16
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   int threads = 2, batch_size = 8, repeat = 2, resample_quality = 0;
   double duration_s = 0;
   std::string audio_path = std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.flac";
-  std::string steps_arg = "1024,128", keep_dir, decoder_arg = "auto";
+  std::string steps_arg = "1024,128", keep_dir, decoder_arg = "auto", precision = "auto";
   std::vector<std::string> model_dirs, specs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -182,13 +182,14 @@ int main(int argc, char** argv) {
     else if (a == "--batch-size") batch_size = std::atoi(next().c_str());
     else if (a == "--max-steps") steps_arg = next();
     else if (a == "--decoder") decoder_arg = next();
+    else if (a == "--precision") precision = next();
     else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
     else if (a == "--keep-dir") keep_dir = next();
     else {
       std::fprintf(stderr,
                    "usage: bench_transcribe [--model DIR]... [--random-config base|20m|small|mt3|D,HxHD,MLP,ENC,DEC]... "
                    "[--audio FILE] [--resample-quality 0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] "
-                   "[--decoder auto|tokens|frames[,...]] [--repeat N] "
+                   "[--decoder auto|tokens|frames[,...]] [--precision auto|fp32|int8] [--repeat N] "
                    "[--keep-dir DIR]\n");
       return 2;
     }
@@ -274,6 +275,7 @@ int main(int argc, char** argv) {
       tc.batch_size = batch_size;
       tc.max_decode_steps = cap;
       tc.decoder = decoder;
+      tc.precision = precision;
       const double rss0 = proc_status_mib("VmRSS");
       std::unique_ptr<Transcriber> owned;
       try {
@@ -290,10 +292,10 @@ int main(int argc, char** argv) {
       const double file_mb = fs::file_size(e.dir + "/model.safetensors") / 1e6;
       const double rss_model = proc_status_mib("VmRSS");
       std::printf("\n== %s: %.2fM parameters (d_model %d, %dx%d heads, mlp %d, %d+%d layers, vocab %d), "
-                  "model.safetensors %.1f MB, fp16 size %.1f MB; threads %d, batch %d, max steps %d, %s decoder\n",
+                  "model.safetensors %.1f MB, fp16 size %.1f MB; threads %d, batch %d, max steps %d, %s decoder, %s\n",
                   e.label.c_str(), mc.num_parameters() / 1e6, mc.d_model, mc.num_heads, mc.head_dim, mc.mlp_dim,
                   mc.num_encoder_layers, mc.num_decoder_layers, mc.vocab_size, file_mb, mc.num_parameters() * 2 / 1e6,
-                  threads, batch_size, cap, tr.decoder().c_str());
+                  threads, batch_size, cap, tr.decoder().c_str(), tr.precision().c_str());
       std::printf("RSS: %.1f MiB before the model, %.1f MiB with it loaded\n", rss0, rss_model);
       std::printf("load average: %s\n", loadavg().c_str());
       RunResult best;
