@@ -412,6 +412,48 @@ TEST(FramesDecoder, ThresholdsMinNoteAndFrequencyLimits) {
   EXPECT_EQ(pitches(decode({&h}, c)), (std::vector<int>{52}));
 }
 
+// velocity_loudness: equal head velocities, different feature peaks at the notes' starts -> the
+// velocities follow the loudness (and stay the head's when the weight is 0 or no features come).
+TEST(FramesDecoder, VelocityLoudnessBlendsTheFeaturePeak) {
+  const ts::FrameGeometry g = geometry();
+  ASSERT_GT(g.n_bins, 0);
+  Heads h;
+  const int keys[4] = {20, 30, 40, 50};
+  const float level[4] = {-6.0f, -4.0f, -2.0f, 0.0f};  // log magnitudes at the onsets
+  std::vector<float> feats(size_t(kT) * size_t(g.n_bins), -11.5f);
+  for (int i = 0; i < 4; ++i) {
+    put_note(h, keys[i], 10 + 20 * i, 20 + 20 * i);
+    const long bin = std::lround((keys[i] + 21 - g.min_midi) * g.bins_per_semitone);
+    feats[size_t(11 + 20 * i) * size_t(g.n_bins) + size_t(bin + 1)] = level[i];  // 2nd frame, bin + 1
+  }
+  h.at(3, 10, keys[0]) = 0.4f;  // head spread: 51, 64, 64, 64 (x 127)
+  auto run = [&](double w, bool with_features) {
+    ts::FramesDecoderConfig cfg;
+    cfg.velocity_loudness = w;
+    return ts::decode_frames({{h.v.data(), 0.0, g.valid_frames, with_features ? feats.data() : nullptr}}, kF, g, cfg);
+  };
+  const auto head = run(0.0, true), none = run(1.0, false), loud = run(1.0, true), half = run(0.5, true);
+  ASSERT_EQ(loud.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(head[i].velocity, none[i].velocity);
+    EXPECT_EQ(head[i].velocity, i == 0 ? 51 : 64);
+  }
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_GT(loud[i].velocity, loud[i - 1].velocity);  // ordered by loudness alone
+    EXPECT_GE(half[i].velocity, half[i - 1].velocity);
+  }
+  // Mapped onto the head's mean and spread: the mean stays (up to rounding).
+  double mh = 0, ml = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    mh += head[i].velocity;
+    ml += loud[i].velocity;
+  }
+  EXPECT_NEAR(mh / 4, ml / 4, 1.0);
+  ts::FramesDecoderConfig bad;
+  bad.velocity_loudness = 1.5;
+  EXPECT_THROW(bad.validate(), ts::ConfigError);
+}
+
 TEST(FramesDecoder, FramesPastTheSignalAreIgnored) {
   Heads a;
   put_note(a, 45, 20, 60);

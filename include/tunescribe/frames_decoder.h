@@ -51,6 +51,11 @@ struct FramesDecoderConfig {
   double min_note_ms = 0.0;      // notes shorter than this are dropped, ms in [0, 10000] (0 = keep all)
   double min_freq_hz = 0.0;      // notes whose fundamental is below are dropped, Hz (0 = no limit)
   double max_freq_hz = 0.0;      // notes whose fundamental is above are dropped, Hz (0 = no limit)
+  // Weight in [0, 1] of the input's loudness in the velocity: per recording, the velocity head's
+  // values and the log-frequency features' peak at each note's start (the note's first 3 frames,
+  // the pitch's bin +-1) are z-scored and blended (1 - w) : w, then mapped back onto the head's
+  // mean and spread. 0 = the velocity head alone. Needs add_segment's features.
+  double velocity_loudness = 0.0;
 
   void validate() const;  // throws ConfigError naming field, value and range
   nlohmann::json to_json() const;
@@ -61,7 +66,7 @@ struct FramesDecoderConfig {
 
 // Fields a user set (unset ones keep the model's "decoding" values).
 struct FramesDecoderOverrides {
-  std::optional<double> onset_threshold, frame_threshold, min_note_ms, min_freq_hz, max_freq_hz;
+  std::optional<double> onset_threshold, frame_threshold, min_note_ms, min_freq_hz, max_freq_hz, velocity_loudness;
   FramesDecoderConfig apply(FramesDecoderConfig base) const;
 };
 
@@ -73,6 +78,10 @@ struct FrameGeometry {
   int n_fft = 2048;
   int segment_frames = 128;  // rows per segment
   int valid_frames = 125;    // frames whose centre lies inside a full segment
+  // Log-frequency features (velocity_loudness): bin of MIDI pitch p = (p - min_midi) * bins_per_semitone.
+  double min_midi = 20.0;
+  int bins_per_semitone = 3;
+  int n_bins = 0;  // features per frame (0: not a log-frequency front end)
 
   double period_s() const { return double(hop_length) / sample_rate_hz; }
   double centre0_s() const { return (double(n_fft) / 2.0) / sample_rate_hz; }
@@ -95,7 +104,9 @@ class FramesDecoder {
   // One segment, in time order: heads [4 + num_families, segment_frames, 88] row-major
   // (as Model::front_heads gives per item), its start time (s) and how many of its
   // first frames to use (0..valid_frames; fewer for the signal's last segment).
-  void add_segment(const float* heads, double start_s, int n_frames);
+  // features: the segment's model input [segment_frames, geometry.n_bins] row-major, for
+  // velocity_loudness (nullptr: velocities from the head alone).
+  void add_segment(const float* heads, double start_s, int n_frames, const float* features = nullptr);
   // The notes, sorted by (onset, offset, pitch, velocity, program, confidence)
   // like hconv.decode_frames. The decoder is spent afterwards.
   std::vector<Note> finish();
@@ -110,6 +121,7 @@ struct HeadsSegment {
   const float* heads = nullptr;  // [4 + num_families, segment_frames, 88]
   double start_s = 0.0;
   int n_frames = 0;
+  const float* features = nullptr;  // [segment_frames, n_bins] or nullptr (see add_segment)
 };
 std::vector<Note> decode_frames(const std::vector<HeadsSegment>& segments, int num_families,
                                 const FrameGeometry& geometry, const FramesDecoderConfig& cfg);

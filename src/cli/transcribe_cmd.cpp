@@ -185,6 +185,9 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
        "Frames decoder: drop notes whose fundamental is below this frequency in Hz [default: no limit]"},
       {"--max-freq", &fr.max_freq_hz, 100000.0,
        "Frames decoder: drop notes whose fundamental is above this frequency in Hz [default: no limit]"},
+      {"--velocity-loudness", &fr.velocity_loudness, 1.0,
+       "Frames decoder: weight (0-1) of the recording's loudness at each note's start in its velocity, blended "
+       "with the velocity head [default: the model's, else 0 = head only]"},
   };
   for (const auto& f : frames_flags)
     sub->add_option_function<double>(f.name, [field = f.field](const double& v) { *field = v; }, f.help)

@@ -44,6 +44,7 @@ void FramesDecoderConfig::validate() const {
   check_range("min_note_ms", min_note_ms, 0.0, 10000.0);
   check_range("min_freq_hz", min_freq_hz, 0.0, 100000.0);
   check_range("max_freq_hz", max_freq_hz, 0.0, 100000.0);
+  check_range("velocity_loudness", velocity_loudness, 0.0, 1.0);
   if (min_freq_hz > 0.0 && max_freq_hz > 0.0 && min_freq_hz > max_freq_hz) {
     std::ostringstream os;
     os << "frames decoder: min_freq_hz = " << min_freq_hz << " is above max_freq_hz = " << max_freq_hz;
@@ -53,7 +54,8 @@ void FramesDecoderConfig::validate() const {
 
 nlohmann::json FramesDecoderConfig::to_json() const {
   return {{"onset_threshold", onset_threshold}, {"frame_threshold", frame_threshold}, {"min_note_ms", min_note_ms},
-          {"min_freq_hz", min_freq_hz},         {"max_freq_hz", max_freq_hz}};
+          {"min_freq_hz", min_freq_hz},         {"max_freq_hz", max_freq_hz},
+          {"velocity_loudness", velocity_loudness}};
 }
 
 FramesDecoderConfig FramesDecoderConfig::from_json(const nlohmann::json& j) {
@@ -65,6 +67,7 @@ FramesDecoderConfig FramesDecoderConfig::from_json(const nlohmann::json& j) {
   json_fields::read_number(j, "min_note_ms", where, c.min_note_ms);
   json_fields::read_number(j, "min_freq_hz", where, c.min_freq_hz);
   json_fields::read_number(j, "max_freq_hz", where, c.max_freq_hz);
+  json_fields::read_number(j, "velocity_loudness", where, c.velocity_loudness);
   c.validate();
   return c;
 }
@@ -75,6 +78,7 @@ FramesDecoderConfig FramesDecoderOverrides::apply(FramesDecoderConfig c) const {
   if (min_note_ms) c.min_note_ms = *min_note_ms;
   if (min_freq_hz) c.min_freq_hz = *min_freq_hz;
   if (max_freq_hz) c.max_freq_hz = *max_freq_hz;
+  if (velocity_loudness) c.velocity_loudness = *velocity_loudness;
   return c;
 }
 
@@ -90,6 +94,11 @@ FrameGeometry FrameGeometry::from_frontend(const LogMelConfig& fe) {
   // hconv.frame_geometry: ceil((T * hop - n_fft / 2) / hop)
   const double v = std::ceil((double(fe.segment_frames) * fe.hop_length - double(fe.n_fft) / 2.0) / fe.hop_length);
   g.valid_frames = int(std::min<double>(fe.segment_frames, std::max(1.0, v)));
+  if (fe.is_logfreq()) {
+    g.min_midi = fe.min_midi;
+    g.bins_per_semitone = fe.bins_per_semitone;
+    g.n_bins = fe.n_bins;
+  }
   return g;
 }
 
@@ -113,6 +122,7 @@ struct FramesDecoder::Impl {
   struct Frame {
     std::vector<float> on, fr, ve;  // [88]
     std::vector<float> fam;         // [families, 88]
+    std::vector<float> loud;        // [88] feature peak around each key's bin (empty: none)
     double time = 0;                // centre (s)
     double seg_start = 0;           // its segment's start (s)
     bool first = false;             // frame 0 of its segment
@@ -121,9 +131,15 @@ struct FramesDecoder::Impl {
     double t_on = 0;
     float conf = 0;
     int velocity = 1;
+    double head_velocity = 0;  // velocity head x 127, unrounded
+    double loud = -INFINITY;   // feature peak over the note's first 3 frames
     std::vector<double> fam_sum;  // [families]
     int frames = 0;
   };
+  struct NoteExtra {
+    double head_velocity = 0, loud = -INFINITY;
+  };
+  std::vector<NoteExtra> extras;  // parallel to notes
   std::deque<Frame> window;  // at most: previous, current, next
   bool have_prev = false;    // window.front() is the frame before the one to process
   std::vector<std::vector<OpenNote>> open{size_t(kKeys)};
@@ -149,10 +165,12 @@ struct FramesDecoder::Impl {
     out.is_drum = false;
     out.confidence = n.conf;
     notes.push_back(out);
+    extras.push_back({n.head_velocity, n.loud});
   }
 
   void add_fam(OpenNote& n, const Frame& f, int p) const {
     for (int k = 0; k < families; ++k) n.fam_sum[size_t(k)] += double(f.fam[size_t(k) * kKeys + size_t(p)]);
+    if (n.frames < 3 && !f.loud.empty()) n.loud = std::max(n.loud, double(f.loud[size_t(p)]));
     n.frames++;
   }
 
@@ -194,11 +212,14 @@ struct FramesDecoder::Impl {
       const float v = cur.ve[size_t(p)];
       const double vc = v != v ? 0.0 : double(std::min(1.0f, std::max(0.0f, v)));
       n.velocity = std::max(1, int(std::nearbyint(vc * 127.0)));  // ties to even, as Python's round
+      n.head_velocity = vc * 127.0;
       n.fam_sum.assign(size_t(families), 0.0);
       add_fam(n, cur, p);
       list.push_back(std::move(n));
     }
   }
+
+  static void blend_loudness(std::vector<Note>& out, const std::vector<NoteExtra>& extra, double w);
 
   void push(Frame&& f) {
     window.push_back(std::move(f));
@@ -231,7 +252,31 @@ FramesDecoder::FramesDecoder(const FramesDecoderConfig& cfg, const FrameGeometry
 
 FramesDecoder::~FramesDecoder() = default;
 
-void FramesDecoder::add_segment(const float* heads, double start_s, int n_frames) {
+// velocity_loudness: per-recording z-scores of the head's velocities and of the loudness,
+// blended, mapped back onto the head's mean and spread (hconv.decode_frames does the same).
+void FramesDecoder::Impl::blend_loudness(std::vector<Note>& out, const std::vector<NoteExtra>& extra, double w) {
+  if (w <= 0.0 || out.size() < 3) return;
+  for (const NoteExtra& e : extra)
+    if (!std::isfinite(e.loud)) return;  // no features were given
+  const size_t n = out.size();
+  auto stats = [&](auto get, double& mean, double& sd) {
+    double s = 0, s2 = 0;
+    for (const NoteExtra& e : extra) s += get(e);
+    mean = s / double(n);
+    for (const NoteExtra& e : extra) s2 += (get(e) - mean) * (get(e) - mean);
+    sd = std::sqrt(s2 / double(n));  // population std, as numpy's
+  };
+  double mh, sh, ml, sl;
+  stats([](const NoteExtra& e) { return e.head_velocity; }, mh, sh);
+  stats([](const NoteExtra& e) { return e.loud; }, ml, sl);
+  for (size_t i = 0; i < n; ++i) {
+    const double z = (1.0 - w) * (extra[i].head_velocity - mh) / (sh + 1e-6) + w * (extra[i].loud - ml) / (sl + 1e-6);
+    const double v = mh + sh * z;
+    out[i].velocity = int(std::min(127.0, std::max(1.0, std::nearbyint(v))));
+  }
+}
+
+void FramesDecoder::add_segment(const float* heads, double start_s, int n_frames, const float* features) {
   Impl& I = *impl_;
   if (I.finished) throw ConfigError("frames decoder: add_segment after finish");
   if (n_frames < 0 || n_frames > I.geo.valid_frames)
@@ -246,6 +291,16 @@ void FramesDecoder::add_segment(const float* heads, double start_s, int n_frames
     f.ve.assign(row(3, k), row(3, k) + kKeys);
     f.fam.resize(size_t(I.families) * kKeys);
     for (int c = 0; c < I.families; ++c) std::copy(row(4 + c, k), row(4 + c, k) + kKeys, f.fam.begin() + c * kKeys);
+    if (features && I.cfg.velocity_loudness > 0.0 && I.geo.n_bins > 0) {
+      const float* row_f = features + size_t(k) * size_t(I.geo.n_bins);
+      f.loud.resize(kKeys);
+      for (int p = 0; p < kKeys; ++p) {
+        const long b = std::lround((double(p + kMinPitch) - I.geo.min_midi) * I.geo.bins_per_semitone);
+        float m = -INFINITY;
+        for (long q = std::max(0L, b - 1); q <= std::min<long>(I.geo.n_bins - 1, b + 1); ++q) m = std::max(m, row_f[q]);
+        f.loud[size_t(p)] = m;
+      }
+    }
     f.time = start_s + I.c0 + I.period * double(k);
     f.seg_start = start_s;
     f.first = k == 0;
@@ -267,26 +322,31 @@ std::vector<Note> FramesDecoder::finish() {
     }
   }
   std::vector<Note> out;
+  std::vector<Impl::NoteExtra> extra;
   const double min_s = I.cfg.min_note_ms / 1000.0;
-  for (const Note& n : I.notes) {
+  for (size_t i = 0; i < I.notes.size(); ++i) {
+    const Note& n = I.notes[i];
     if (n.offset_s - n.onset_s < min_s) continue;
     const double hz = midi_to_hz(n.pitch);
     if (I.cfg.min_freq_hz > 0.0 && hz < I.cfg.min_freq_hz) continue;
     if (I.cfg.max_freq_hz > 0.0 && hz > I.cfg.max_freq_hz) continue;
     out.push_back(n);
+    extra.push_back(I.extras[i]);
   }
+  Impl::blend_loudness(out, extra, I.cfg.velocity_loudness);
   std::sort(out.begin(), out.end(), [](const Note& a, const Note& b) {
     return std::make_tuple(a.onset_s, a.offset_s, a.pitch, a.velocity, a.program, a.confidence) <
            std::make_tuple(b.onset_s, b.offset_s, b.pitch, b.velocity, b.program, b.confidence);
   });
   I.notes.clear();
+  I.extras.clear();
   return out;
 }
 
 std::vector<Note> decode_frames(const std::vector<HeadsSegment>& segments, int num_families,
                                 const FrameGeometry& geometry, const FramesDecoderConfig& cfg) {
   FramesDecoder dec(cfg, geometry, num_families);
-  for (const auto& s : segments) dec.add_segment(s.heads, s.start_s, s.n_frames);
+  for (const auto& s : segments) dec.add_segment(s.heads, s.start_s, s.n_frames, s.features);
   return dec.finish();
 }
 

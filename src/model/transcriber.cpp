@@ -239,7 +239,7 @@ NoteSequence Transcriber::Impl::run_frames(const SegmentSource& next, const std:
     for (int i = 0; i < nb; ++i) {
       const MelSegment& s = segs[static_cast<size_t>(i)];
       decoder.add_segment(heads.data() + static_cast<size_t>(i) * head_floats, s.start_exact_s,
-                          geo.real_frames(s.n_samples));
+                          geo.real_frames(s.n_samples), batch.data() + static_cast<size_t>(i) * seg_floats);
     }
     done += nb;
     if (prof) {

@@ -78,6 +78,23 @@ def test_round_trip():
     check(abs(float(np.median(errs))) < 0.004, "median onset shift %.4f s" % float(np.median(errs)))
     print("round trip ok: %d notes, worst onset error %.1f ms, worst offset error %.1f ms, median shift %.1f ms" % (
         len(ref), worst_on * 1000, worst_off * 1000, float(np.median(errs)) * 1000))
+    # velocity_loudness 1: velocities follow the features' peak at each note's start (here a
+    # loudness that rises with pitch), keeping the head's mean; 0 or no features: the head's own.
+    feats = np.full((S, FE["segment_frames"], FE["n_bins"]), -11.5, np.float32)
+    for n in notes:
+        b = int(round((n[2] - FE["min_midi"]) * FE["bins_per_semitone"]))
+        feats[:, :, b] = -8.0 + 0.05 * n[2]
+    same = H.decode_frames(probs, FE, 0.5, 0.5, 0.0, feats=feats, velocity_loudness=0.0)
+    check([n[3] for n in same] == [n[3] for n in H.decode_frames(probs, FE, 0.5, 0.5, 0.0)], "weight 0 changed velocities")
+    loud = H.decode_frames(probs, FE, 0.5, 0.5, 0.0, feats=feats, velocity_loudness=1.0)
+    by_pitch = {}
+    for n in loud:
+        by_pitch.setdefault(n[2], set()).add(n[3])
+    pitches = sorted(by_pitch)
+    check(all(len(by_pitch[p]) == 1 for p in pitches), "one loudness per pitch gives one velocity per pitch")
+    check(all(max(by_pitch[a]) <= min(by_pitch[b]) for a, b in zip(pitches, pitches[1:])),
+          "velocities do not rise with loudness")
+    check(abs(np.mean([n[3] for n in loud]) - np.mean([n[3] for n in same])) < 1.0, "the head's mean is not kept")
 
 
 def test_filterbank():

@@ -57,10 +57,11 @@ def write_wav(path, x):
         w.writeframes(pcm.tobytes())
 
 
-def make_clips(data, out, limit):
-    """Writes OUT/clips/*.wav and OUT/ref/<group>/*.mid; returns [(stem, group, corpus, piece)]."""
-    vdir = os.path.join(data, "validation")
-    shards = sorted(n for n in os.listdir(vdir) if n.endswith(".npz") and not n.startswith("."))
+def make_clips(data, out, limit, split="validation", every=1):
+    """Writes OUT/clips/*.wav and OUT/ref/<group>/*.mid from every `every`-th shard of DATA/SPLIT;
+    returns [(stem, group, corpus, piece)]."""
+    vdir = os.path.join(data, split)
+    shards = sorted(n for n in os.listdir(vdir) if n.endswith(".npz") and not n.startswith("."))[::every]
     clips = []
     for name in shards:
         z = np.load(os.path.join(vdir, name))

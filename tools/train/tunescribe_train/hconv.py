@@ -243,21 +243,39 @@ def dense_loss(heads, labels, valid):
 
 
 def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_threshold=0.3, min_note_s=0.0,
-                  seg_starts=None):
+                  seg_starts=None, offset_threshold=None, long_frames=None, long_frame_threshold=None,
+                  return_frames=False, feats=None, velocity_loudness=0.0):
     """probs: [S, 4+F, T, 88] numpy (sigmoid for the first 4, raw logits for families) of consecutive
     segments; -> notes [(onset_s, offset_s, pitch, velocity, program, confidence)]. The same algorithm
     as the C++ frames decoder (see src/model/frames_decoder.cpp). Every note lasts at least until the end of
-    its onset frame; notes shorter than min_note_s are dropped (the C++ --min-note-ms)."""
+    its onset frame; notes shorter than min_note_s are dropped (the C++ --min-note-ms).
+
+    Study-only variants (tools/train/decode_study.py; the C++ decoder has none of them): with
+    offset_threshold a note also ends at a local peak of the offset head at or above it (that frame
+    included); with long_frames / long_frame_threshold the continuation threshold drops to
+    long_frame_threshold once a note has lasted long_frames frames. return_frames adds each note's
+    onset frame index (into the concatenated valid frames) as a 7th field.
+
+    velocity_loudness (the C++ FramesDecoderConfig field of that name) with feats [S, T, n_bins]
+    (the log-frequency input of the same segments): per call, the head's velocities (x 127,
+    unrounded) and each note's loudness (the features' maximum over the note's first 3 frames and
+    the pitch's bin +-1) are z-scored, blended (1 - w) : w and mapped back onto the head's mean and
+    spread, rounded and clipped to 1..127 (with at least 3 notes)."""
     period, c0, valid = frame_geometry(fe)
     seg_len = fe["segment_frames"] * fe["hop_length"] / fe["sample_rate_hz"]
     S = probs.shape[0]
     # global frame sequence: valid frames of every segment, with their times
     on = np.concatenate([probs[s, 0, :valid] for s in range(S)])
     fr = np.concatenate([probs[s, 1, :valid] for s in range(S)])
+    of = np.concatenate([probs[s, 2, :valid] for s in range(S)]) if offset_threshold is not None else None
     ve = np.concatenate([probs[s, 3, :valid] for s in range(S)])
     fam = np.concatenate([probs[s, 4:, :valid].transpose(1, 0, 2) for s in range(S)])  # [N, F, 88]
     starts = seg_starts if seg_starts is not None else [s * seg_len for s in range(S)]
     times = np.concatenate([starts[s] + c0 + period * np.arange(valid) for s in range(S)])
+    blend = feats is not None and velocity_loudness > 0
+    if blend:
+        ft = np.concatenate([np.asarray(feats[s])[:valid] for s in range(S)])  # [N, n_bins]
+        extra = []
     first = np.zeros(len(times), bool)
     first[::valid] = True
     N = len(times)
@@ -278,17 +296,32 @@ def decode_frames(probs, fe=DEFAULT_FRONTEND, onset_threshold=0.5, frame_thresho
             if first[i]:  # frame 0 holds every onset of [0, c0 + period/2): place it mid-range
                 t_on = starts[i // valid] + 0.5 * (c0 + 0.5 * period)
             j = i + 1
-            while j < N and fr[j, p] >= frame_threshold and not (on[j, p] >= onset_threshold and
-                                                                  (j + 1 >= N or on[j, p] >= on[j + 1, p]) and
-                                                                  on[j, p] >= on[j - 1, p]):
+            while j < N and fr[j, p] >= (frame_threshold if long_frames is None or j - i < long_frames
+                                         else long_frame_threshold) \
+                    and not (on[j, p] >= onset_threshold and (j + 1 >= N or on[j, p] >= on[j + 1, p]) and
+                             on[j, p] >= on[j - 1, p]):
                 j += 1
+                if of is not None and of[j - 1, p] >= offset_threshold and of[j - 1, p] >= of[j - 2, p] and \
+                        (j >= N or of[j - 1, p] >= of[j, p]):
+                    break
             t_off = times[j - 1] + 0.5 * period
             if t_off - t_on < min_note_s:
                 continue
             famv = fam[i:j, :, p].mean(0)
             prog = FAMILY_PROGRAMS[int(np.argmax(famv))]
-            notes.append((t_on, t_off, p + MIN_PITCH, int(round(float(np.clip(ve[i, p], 0, 1)) * 127)) or 1, prog,
-                          float(o[i])))
+            note = (t_on, t_off, p + MIN_PITCH, int(round(float(np.clip(ve[i, p], 0, 1)) * 127)) or 1, prog,
+                    float(o[i]))
+            notes.append(note + (int(i),) if return_frames else note)
+            if blend:
+                b = int(round((p + MIN_PITCH - fe["min_midi"]) * fe["bins_per_semitone"]))
+                loud = float(ft[i:min(j, i + 3), max(0, b - 1):min(ft.shape[1], b + 2)].max())
+                extra.append((float(np.clip(ve[i, p], 0, 1)) * 127.0, loud))
+    if blend and len(notes) >= 3:
+        hv, lv = np.array(extra).T
+        z = (1 - velocity_loudness) * (hv - hv.mean()) / (hv.std() + 1e-6) + \
+            velocity_loudness * (lv - lv.mean()) / (lv.std() + 1e-6)
+        v = np.clip(np.rint(hv.mean() + hv.std() * z), 1, 127).astype(int)
+        notes = [n[:3] + (int(v[k]),) + n[4:] for k, n in enumerate(notes)]
     notes.sort()
     return notes
 
