@@ -133,9 +133,9 @@ TEST(Cli, PathsFromStdinAndMissingFile) {
 }
 
 TEST(Cli, UnknownFormatIsUsageError) {
-  auto r = run_command(q(tunescribe_bin()) + " transcribe " + q(example_mid()) + " --format wav");
+  auto r = run_command(q(tunescribe_bin()) + " transcribe " + q(example_mid()) + " --format pdf");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("wav"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pdf"), std::string::npos) << r.err;
 }
 
 TEST(Cli, DefaultFormatsIncludeValidAbc) {

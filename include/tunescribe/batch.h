@@ -52,6 +52,9 @@ struct JobResult {
   nlohmann::json details = nlohmann::json::object();  // in the job's record and its "succeeded" entry
   nlohmann::json record_extra = nlohmann::json::object();  // in the record only (kept when a write fails)
   double media_seconds = 0.0;        // seconds of input media (summed as audio_seconds)
+  // More files (path, bytes) beyond the one per extension, e.g. sheet-music pages 2.. (STEM-2.svg):
+  // refused like the outputs when they exist (before anything is written), then written atomically.
+  std::vector<std::pair<std::string, std::string>> extra_outputs;
 };
 
 // Thrown by a job function to abandon its input because the batch is stopping (the input is "not done").

@@ -14,6 +14,7 @@
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/batch.h"
 #include "tunescribe/transcriber.h"
+#include "tunescribe/view_outputs.h"
 
 namespace tunescribe {
 
@@ -23,7 +24,8 @@ struct FileTranscriberConfig {
   std::string resample = "auto";      // auto (the model's choice) | best | medium | fast
   AbcWriterConfig abc;                // abc.title "" (the default here) = from the input file name
   bool apply_sustain = true;          // MIDI inputs: extend notes by the sustain pedal (CC64)
-  std::string formats = "abc,mid,json";  // comma-separated: abc, mid, json
+  std::string formats = "abc,mid,json";  // comma-separated: abc, mid, json (svg, roll, wav: view_outputs.h)
+  ViewOutputConfig views;             // svg / roll / wav settings (--soundfont)
   // The formats in order, without repeats (BatchConfig::output_exts); ConfigError naming --format.
   std::vector<std::string> format_list() const;
   // Throws ConfigError: the decoder settings, then the formats, then the ABC values.

@@ -38,6 +38,8 @@ struct GenerateFilesConfig {
   std::string tempo, meter, key, instrument;  // "" = free (tempo/meter: from the prompt if any)
   std::string polyphony = "poly";  // mono | poly
   bool wav = false;             // also render NAME.wav with FluidSynth
+  std::string formats;          // more outputs, comma-separated: svg (NAME.svg, NAME-2.svg …), roll
+                                // (NAME.roll.svg), wav (= wav above); view_outputs.h
   std::string soundfont;        // "" = default_soundfont()
   bool force = false;           // overwrite existing outputs
 };
@@ -69,12 +71,16 @@ class FileGenerator {
   size_t size() const { return pieces_.size(); }
   // Loads the model (and the recording) on first use, samples piece i and writes its files.
   GeneratedPiece generate(size_t i);
+  // "" or the one-line error for a --format left out because its program is missing (svg without
+  // abcm2ps): the caller reports it after the pieces are written.
+  const std::string& unavailable() const { return unavailable_; }
 
  private:
   struct Piece {
     uint64_t seed;
     std::string name;
     std::vector<std::string> outs;  // abc, mid, [wav]
+    std::vector<std::string> view_outs;  // first file of each of view_formats_
   };
   void check_controls();
   void plan_pieces();
@@ -91,6 +97,8 @@ class FileGenerator {
   std::unique_ptr<Generator> gen_;
   Audio audio_;
   bool have_audio_ = false;
+  std::vector<std::string> view_formats_;  // svg, roll (--format)
+  std::string unavailable_;
 };
 
 }  // namespace tunescribe

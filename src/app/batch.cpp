@@ -243,11 +243,16 @@ void Batch::work(RunState& st, const JobFunction& fn, const ProgressCallback& pr
           if (fs::exists(p)) throw OutputError(p + ": exists (use --force to overwrite or --skip-existing)");
       JobResult r = fn(job, worker);
       rec.json.update(r.record_extra);
+      if (!cfg_.force && !cfg_.skip_existing)
+        for (const auto& x : r.extra_outputs)
+          if (fs::exists(x.first)) throw OutputError(x.first + ": exists (use --force to overwrite or --skip-existing)");
       for (size_t k = 0; k < job.outputs.size(); ++k) write_file_atomic(job.outputs[k], r.outputs.at(k));
+      for (const auto& x : r.extra_outputs) write_file_atomic(x.first, x.second);
       rec.json["status"] = "ok";
       rec.json["outputs"] = job.outputs;
+      for (const auto& x : r.extra_outputs) rec.json["outputs"].push_back(x.first);
       rec.json.update(r.details);
-      nlohmann::json item = {{"input", job.input}, {"outputs", job.outputs}};
+      nlohmann::json item = {{"input", job.input}, {"outputs", rec.json["outputs"]}};
       item.update(r.details);
       std::lock_guard<std::mutex> lk(st.mu);
       ++st.summary.ok;

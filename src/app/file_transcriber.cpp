@@ -22,8 +22,8 @@ std::vector<std::string> FileTranscriberConfig::format_list() const {
   std::string f;
   while (std::getline(ss, f, ',')) {
     if (f.empty()) continue;
-    if (f != "mid" && f != "json" && f != "abc")
-      throw ConfigError("transcribe: --format: unknown format '" + f + "' (choose from mid, json, abc)");
+    if (f != "mid" && f != "json" && f != "abc" && !is_view_format(f))
+      throw ConfigError("transcribe: --format: unknown format '" + f + "' (choose from mid, json, abc, svg, roll, wav)");
     if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
   }
   if (out.empty()) throw ConfigError("transcribe: --format is empty");
@@ -36,6 +36,7 @@ void FileTranscriberConfig::validate() const {
   transcriber.validate();
   format_list();
   abc.validate();
+  views.validate();
   if (resample != "auto" && resample != "best" && resample != "medium" && resample != "fast")
     throw ConfigError("transcribe: --resample '" + resample + "' is not one of auto, best, medium, fast");
 }
@@ -145,7 +146,8 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
   // One analysis per file, shared by every output that shows it (ABC; for audio inputs also the
   // MIDI meta events and the JSON fields), so that they never disagree.
   const bool audio = is_audio_path(job.input);
-  const bool want_abc = std::find(formats_.begin(), formats_.end(), "abc") != formats_.end();
+  const bool want_abc = std::find(formats_.begin(), formats_.end(), "abc") != formats_.end() ||
+                        std::any_of(formats_.begin(), formats_.end(), is_view_format);  // pages, roll bars
   std::unique_ptr<Analysis> an;
   if (audio || want_abc) an = std::make_unique<Analysis>(analyse_for_abc(seq, ac));
   const Analysis* shown = audio ? an.get() : nullptr;
@@ -161,6 +163,11 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
       res.record_extra["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
     } else if (f == "json") {
       res.outputs[k] = json_output(seq, job.input, shown);
+    } else if (is_view_format(f)) {  // svg pages, piano roll, audio (view_outputs.h)
+      std::vector<std::string> files = render_view(f, seq, ac, *an, cfg_.views);
+      res.outputs[k] = std::move(files.front());
+      for (size_t p = 1; p < files.size(); ++p)
+        res.extra_outputs.emplace_back(engraved_page_path(job.outputs[k], p + 1), std::move(files[p]));
     }
   }
   res.details = {{"notes", seq.notes.size()}, {"duration_s", dur}};

@@ -16,6 +16,7 @@
 #include "tunescribe/note_files.h"
 #include "tunescribe/render.h"
 #include "tunescribe/transcriber.h"
+#include "tunescribe/view_outputs.h"
 
 namespace fs = std::filesystem;
 
@@ -98,6 +99,12 @@ void FileGenerator::check_controls() {
   if (o.seed < 0) throw ConfigError("generate: --seed " + std::to_string(o.seed) + " must be >= 0");
   if (!o.name.empty() && (o.name.find('/') != std::string::npos || o.name == "." || o.name == ".."))
     throw ConfigError("generate: --name \"" + o.name + "\" must be a plain file name without '/'");
+  // --format svg,roll,wav (view_outputs.h): wav is --wav; svg without abcm2ps is left out (reported at the end).
+  for (const auto& f : parse_view_formats(o.formats, "generate")) {
+    if (f == "wav") cfg_.wav = true;
+    else if (f == "svg" && find_abcm2ps().empty()) unavailable_ = abcm2ps_missing_message("generate");
+    else view_formats_.push_back(f);
+  }
   if (o.wav) {
     if (!have_fluidsynth()) throw NotAvailableError("generate: --wav needs libfluidsynth, which this build does not have");
     soundfont_ = o.soundfont.empty() ? default_soundfont() : o.soundfont;
@@ -124,8 +131,12 @@ void FileGenerator::plan_pieces() {
       if (std::string(ext) == "wav" && !o.wav) continue;
       p.outs.push_back((dir / (p.name + "." + ext)).string());
     }
+    for (const auto& f : view_formats_) p.view_outs.push_back((dir / (p.name + "." + view_output_extension(f))).string());
     if (!o.force)
       for (const auto& f : p.outs)
+        if (fs::exists(f, ec)) throw OutputError("generate: " + f + ": exists (use --force to overwrite)");
+    if (!o.force)
+      for (const auto& f : p.view_outs)
         if (fs::exists(f, ec)) throw OutputError("generate: " + f + ": exists (use --force to overwrite)");
     pieces_.push_back(p);
   }
@@ -204,6 +215,13 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   if (cfg_.wav) {
     std::vector<float> samples = render_with_fluidsynth(seq, soundfont_, 44100);
     write_wav(p.outs[2], samples, 44100, true);
+  }
+  if (!view_formats_.empty()) {  // svg pages, piano roll (view_outputs.h)
+    ViewOutputConfig vc;
+    const Analysis an = analyse_for_abc(seq, ac);
+    for (size_t k = 0; k < view_formats_.size(); ++k)
+      for (const auto& f : write_view_files(p.view_outs[k], render_view(view_formats_[k], seq, ac, an, vc), cfg_.force, "generate"))
+        out.files.push_back(f);
   }
   out.abc_meter = tune.meter;
   out.abc_key = tune.key;

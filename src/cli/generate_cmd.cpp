@@ -20,6 +20,8 @@ static int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
     const GeneratedPiece piece = generator.generate(i);
     if (o.json) std::cout << piece.to_json().dump() << std::endl;
   }
+  if (!generator.unavailable().empty())  // --format svg without abcm2ps: the other files are written
+    return report_error(NotAvailableError(generator.unavailable() + "; the other formats were written"));
   return kExitOk;
 }
 
@@ -45,6 +47,9 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("--polyphony", o->files.polyphony, "mono or poly")->capture_default_str()->check(CLI::IsMember({"mono", "poly"}));
   sub->add_flag("--wav", o->files.wav, "Also render audio with FluidSynth");
   sub->add_option("--soundfont", o->files.soundfont, "Soundfont for --wav (default: Debian's GM soundfont)");
+  sub->add_option("-f,--format", o->files.formats,
+                  "More outputs besides NAME.abc and NAME.mid, comma-separated: svg (sheet music by abcm2ps, one "
+                  "file per page: NAME.svg, NAME-2.svg …), roll (piano-roll SVG: NAME.roll.svg), wav (= --wav)");
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout (one line per piece)");
   sub->add_flag("--force", o->files.force, "Overwrite existing outputs");
   sub->add_option("--name", o->files.name, "Output name (default generated-SEED; with --num, NAME-SEED)");
@@ -56,6 +61,7 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->footer("Examples:\n  tunescribe generate --seconds 20 --seed 7 -o out/\n"
               "  tunescribe generate --bars 16 --tempo 100 --meter 3/4 --key G --instrument violin --polyphony mono\n"
               "  tunescribe generate --prompt tune.abc --seconds 10 --wav\n"
+              "  tunescribe generate --seconds 30 -f svg,roll,wav   (sheet music, piano roll, audio)\n"
               "Exit codes: 0 done, 1 an input or output failed, 2 usage error, 3 model error.");
   sub->callback([o, global, sub]() {
     o->files.seconds_given = sub->get_option("--seconds")->count() > 0;

@@ -12,6 +12,7 @@
 #include "tunescribe/file_transcriber.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
+#include "tunescribe/view_outputs.h"
 
 namespace tunescribe::cli {
 
@@ -108,17 +109,25 @@ void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_
 static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
   o.files.validate();  // bad --decoder / frames settings, --format, --meter/--key/--tempo: before any work
+  // svg/roll/wav (view_outputs.h): wav is checked now; svg without abcm2ps is left out, the other
+  // formats are written and the missing program is reported at the end (exit 2).
+  FileTranscriberConfig files = o.files;
+  const auto ruled_out = check_view_formats(files.format_list(), &files.views, "transcribe");
+  files.formats = remove_formats(files.formats, ruled_out);
+  if (files.formats.empty()) throw NotAvailableError(abcm2ps_missing_message("transcribe"));
   BatchConfig bc = o.batch;
-  bc.output_exts = o.files.format_list();
+  bc.output_exts = view_output_extensions(files.format_list());
   Batch batch(bc);
   batch.collect(expand_stdin_paths(o.inputs), is_transcribable_path, "audio or MIDI files");
-  FileTranscriber transcriber(o.files, batch);
+  FileTranscriber transcriber(files, batch);
   SignalScope signals;
   const BatchSummary s = batch.run([&](const BatchJob& job, int worker) { return transcriber.run(job, worker); },
                                    progress_printer(o.json), &g_stop_signal);
   print_summary(o, s, transcriber.model_threads());
   if (s.fatal) std::rethrow_exception(s.fatal);
   if (s.stop_signal != 0) return 128 + s.stop_signal;
+  if (!ruled_out.empty())
+    return report_error(NotAvailableError(abcm2ps_missing_message("transcribe") + "; the other formats were written"));
   return s.failures.empty() ? kExitOk : kExitSomeFailed;
 }
 
@@ -128,7 +137,14 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   auto* sub = app.add_subcommand("transcribe", "Transcribe audio (WAV/FLAC/OGG/AIFF) or MIDI files to MIDI/JSON notes");
   sub->add_option("inputs", opt->inputs, "Input files or folders; '-' reads paths from stdin, one per line")->required();
   sub->add_option("-o,--output-dir", opt->batch.out_dir, "Output folder (default: beside each input)");
-  sub->add_option("-f,--format", opt->files.formats, "Comma-separated outputs: abc, mid, json")->capture_default_str();
+  sub->add_option("-f,--format", opt->files.formats,
+                  "Comma-separated outputs: abc, mid, json; svg (sheet music by abcm2ps: STEM.svg, STEM-2.svg … "
+                  "one file per page), roll (piano-roll SVG: STEM.roll.svg), wav (the notes played by FluidSynth: "
+                  "STEM.synth.wav, 44.1 kHz 16-bit mono)")
+      ->capture_default_str();
+  sub->add_option("--soundfont", opt->files.views.soundfont,
+                  "--format wav: General MIDI soundfont (.sf2) [default: /usr/share/sounds/sf2/default-GM.sf2, else "
+                  "FluidR3_GM.sf2, else TimGM6mb.sf2]");
   sub->add_option("-m,--model", opt->files.transcriber.model_dir, "Model directory (config.json + model.safetensors) or installed model name (tunescribe models); default: the shipped model");
   sub->add_flag("-r,--recursive", opt->batch.recursive, "Descend into subfolders of folder inputs");
   sub->add_flag("--force", opt->batch.force, "Overwrite existing outputs");
@@ -196,6 +212,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "Write a JSON summary (succeeded, skipped, failures with reasons, not done) to this file at the end, "
                   "also when interrupted");
   sub->footer("Examples:\n  tunescribe transcribe song.wav -o out/\n  tunescribe transcribe recordings/ -r --skip-existing --json > runs.jsonl\n"
+              "  tunescribe transcribe song.flac -o out/ -f abc,svg,roll,wav   (sheet music, piano roll, audio)\n"
               "With --jobs > 1 the --json lines come in completion order.\n"
               "Exit codes: 0 all inputs done, 1 some input failed, 2 usage error, 3 model error,\n"
               "130 interrupted by SIGINT, 143 interrupted by SIGTERM (finished outputs are kept).");
