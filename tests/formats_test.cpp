@@ -364,6 +364,27 @@ TEST(Progress, LongInputLogsPercentAndEtaWithoutCarriageReturns) {
   fs::remove_all(dir);
 }
 
+TEST(Progress, TerminalGetsOneLineRewrittenInPlace) {
+  if (!test::have_program("script")) GTEST_SKIP() << "script (util-linux) is not installed";
+  const std::string dir = test::temp_dir("fmt_progress_tty");
+  std::vector<float> x(size_t(16000 * 70));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.2f * float(std::sin(2 * M_PI * 330.0 * double(i) / 16000.0));
+  test::write_audio_file(dir + "/long.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, x);
+  // script runs the command on a pseudo-terminal: stderr is a terminal there.
+  const std::string cmd = cli() + " transcribe " + q(dir + "/long.wav") + " -o " + q(dir + "/out") +
+                          " --format json --model " + q(src("models/tiny"));
+  auto r = run_command("script -qec " + q(cmd) + " /dev/null < /dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const size_t first = r.out.find("\r[transcribe] " + dir + "/long.wav: ");
+  ASSERT_NE(first, std::string::npos) << r.out;
+  const size_t done = r.out.find("long.wav: 100% of 1:10 audio", first);
+  ASSERT_NE(done, std::string::npos) << r.out;
+  // Rewritten in place: no newline between the first update and 100 %.
+  EXPECT_EQ(r.out.substr(first, done - first).find('\n'), std::string::npos) << r.out;
+  EXPECT_GE(count_of(r.out.substr(first, done - first), "\r[transcribe]"), 2u) << r.out;
+  fs::remove_all(dir);
+}
+
 // ---------------------------------------------------------------------------------- help texts
 
 TEST(HelpTexts, NameTheProgramListFormatsAndGiveExamples) {
