@@ -116,7 +116,8 @@ void attach_file_progress(FileTranscriberConfig& files, const std::shared_ptr<Pr
 }
 
 // The end of a batch: --summary file, --json summary line, the result line and the failures.
-void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_threads, size_t n_collect_failures) {
+void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_threads, size_t n_collect_failures,
+                   bool terminal) {
   if (!o.summary_path.empty()) {
     nlohmann::json file = s.to_json();
     file["threads"] = model_threads;
@@ -133,7 +134,7 @@ void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_
     std::cout << j.dump() << std::endl;
   }
   const bool progress = log_level() <= LogLevel::Info;
-  if (progress && s.finished > 0 && s.finished != s.inputs) std::fprintf(stderr, "\n");
+  if (progress && terminal && s.finished > 0 && s.finished != s.inputs) std::fprintf(stderr, "\n");  // close the \r line
   if (s.fatal) return;  // reported by the caller
   // Inputs that failed before any job ran (a folder that could not be listed); the others had
   // their line when they failed.
@@ -179,7 +180,7 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   const size_t n_collect_failures = batch.collect_failures();
   const BatchSummary s = batch.run([&](const BatchJob& job, int worker) { return transcriber.run(job, worker); },
                                    progress_printer(o.json, meter, pc.terminal), &g_stop_signal);
-  print_summary(o, s, transcriber.model_threads(), n_collect_failures);
+  print_summary(o, s, transcriber.model_threads(), n_collect_failures, pc.terminal);
   if (s.fatal) std::rethrow_exception(s.fatal);
   if (s.stop_signal != 0) return 128 + s.stop_signal;
   return s.failures.empty() ? kExitOk : kExitSomeFailed;
