@@ -264,6 +264,7 @@ TEST(OutputTarget, FileOrFolder) {
   EXPECT_EQ(target(dir + "/out.mid").format, "mid");
   EXPECT_EQ(target(dir + "/out.MIDI").format, "mid");
   EXPECT_EQ(target(dir + "/newdir").dir, dir + "/newdir");
+  EXPECT_EQ(target(dir + "/folder.mid/").dir, dir + "/folder.mid/") << "a trailing / is always a folder";
   EXPECT_EQ(target(dir).dir, dir);
   EXPECT_THROW(target(dir + "/existing.txt"), ConfigError) << "no format from .txt here, no --format";
   req.format_given = true;

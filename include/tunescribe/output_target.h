@@ -2,8 +2,8 @@
 //
 // What it does: decides between an output folder and one output file. `-o out.mid` with a single
 // input file writes exactly out.mid (the format from --format when given, which must then name one
-// format, else from the extension; .midi counts as mid); an existing folder, or a name without an
-// output format's extension, is a folder (created when missing). With several inputs (or a folder
+// format, else from the extension; .midi counts as mid); an existing folder, a name ending in '/' or
+// a name without an output format's extension is a folder (created when missing). With several inputs (or a folder
 // input) -o must be a folder: an existing file there, or a new name with an output format's
 // extension, is a ConfigError naming -o.
 // What it does not: create folders or write files (batch.h does), expand folders or stdin lists.
