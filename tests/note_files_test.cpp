@@ -42,12 +42,13 @@ std::string error_of(const std::string& path, const ReadNotesOptions& opt = {}) 
 }  // namespace
 
 TEST(NoteFiles, OneListOfExtensionsChoosesTheFormat) {
-  ASSERT_EQ(notes_extensions().size(), 5u);
+  ASSERT_EQ(notes_extensions().size(), 6u);
   EXPECT_EQ(notes_format("a/b.MID"), NotesFormat::Midi);
   EXPECT_EQ(notes_format("b.midi"), NotesFormat::Midi);
   EXPECT_EQ(notes_format("b.abc"), NotesFormat::Abc);
   EXPECT_EQ(notes_format("b.Json"), NotesFormat::Json);
   EXPECT_EQ(notes_format("b.txt"), NotesFormat::Txt);
+  EXPECT_EQ(notes_format("b.CSV"), NotesFormat::Csv);
   EXPECT_FALSE(notes_format("b.wav").has_value());
   EXPECT_FALSE(is_notes_path("noextension"));
   EXPECT_TRUE(is_notes_path("x.abc"));
@@ -89,7 +90,7 @@ TEST(NoteFiles, OneErrorForOtherExtensionsAndBadContents) {
   put(dir + "/bad.json", "{not json");
   put(dir + "/a.txt", "0.0 0.5 261.63\n");
   EXPECT_EQ(error_of(dir + "/x.wav"),
-            "notes: " + dir + "/x.wav: unsupported file type '.wav' (expected .mid, .midi, .abc, .json or .txt)");
+            "notes: " + dir + "/x.wav: unsupported file type '.wav' (expected .mid, .midi, .abc, .json, .txt or .csv)");
   ReadNotesOptions midi_only;
   midi_only.formats = {NotesFormat::Midi};
   midi_only.also_expected = "audio (.wav)";

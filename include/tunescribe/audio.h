@@ -1,7 +1,8 @@
 // audio.h — decode audio files to mono float samples at the model rate.
 //
-// What it does: reads WAV (16/24/32-bit int, float), FLAC, OGG/Vorbis, AIFF
-// through libsndfile in blocks, averages channels to mono and resamples with
+// What it does: reads every format the linked libsndfile decodes (WAV 16/24/32-bit
+// int and float, FLAC, OGG/Vorbis, AIFF; Ogg/Opus and MP3 with libsndfile >= 1.1 built
+// with them — audio_formats.h asks libsndfile at run time) in blocks, averages channels to mono and resamples with
 // a band-limited resampler (libsamplerate, SRC_SINC_BEST_QUALITY by default)
 // to `target_rate_hz`. AudioStream hands the result out in chunks with memory
 // of O(block_frames x channels), independent of the file's length;
@@ -101,7 +102,8 @@ Audio load_audio(const std::string& path, const AudioConfig& cfg = {});
 std::vector<float> resample(const std::vector<float>& in, int from_hz, int to_hz);
 // Write mono float samples as a WAV (float or PCM16) file, atomically.
 void write_wav(const std::string& path, const std::vector<float>& samples, int rate_hz, bool pcm16 = true);
-// True when the file extension is one we decode as audio (.wav .flac .ogg .aif .aiff .oga).
+// True when the file extension is one the linked libsndfile decodes (audio_formats.h: .wav .flac
+// .ogg .opus .mp3 .aiff … as this build's libsndfile reports them).
 bool is_audio_path(const std::string& path);
 
 }  // namespace tunescribe

@@ -20,13 +20,15 @@ struct BatchConfig {
   std::string component = "batch";      // names the caller in messages ("transcribe")
   std::string out_dir;                  // outputs go here; "" = beside each input
   std::vector<std::string> output_exts; // one output per extension: <dir>/<input stem>.<ext>; empty = none
+  std::string out_file;                 // one input, one output written exactly here (output_exts: one
+                                        // entry, out_dir ""); collect() refuses more than one input
   bool recursive = false;               // folders: descend into subfolders (at most 64 deep)
   bool force = false;                   // overwrite existing outputs
   bool skip_existing = false;           // skip an input whose outputs all exist
   int jobs = 1;                         // worker threads, 1..256
   std::string shard;                    // "K/N" (1 <= K <= N) or "" = every input
   bool config_error_stops = false;      // a ConfigError from a job stops the batch (else it fails that input)
-  // Throws ConfigError naming the command-line flag (--force, --skip-existing, --shard, --jobs).
+  // Throws ConfigError naming the command-line flag (--force, --skip-existing, --shard, --jobs, -o).
   void validate() const;
 };
 
@@ -115,6 +117,8 @@ class Batch {
   void add(const std::string& input);
 
   const std::vector<BatchJob>& jobs() const { return jobs_; }
+  // Inputs collect() already failed (folders that could not be listed); first in the summary's failures.
+  size_t collect_failures() const { return collect_failures_.size(); }
   int workers() const;  // threads run() starts: min(jobs, number of jobs), at least 1
   bool stop_requested() const;
 

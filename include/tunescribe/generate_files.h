@@ -1,8 +1,9 @@
 // generate_files.h — new pieces written as files, as `tunescribe generate` does it.
 // What it does: checks the controls given as text (tempo, meter, key, instrument, polyphony) before
 // any work, reads the prompt (its tempo/meter fill in what was not given), turns bars into seconds,
-// names N pieces from their seeds, samples each (generator.h), transposes it into the requested key
-// and writes NAME.abc, NAME.mid and, with wav, NAME.wav (render.h); never over a file without force.
+// names N pieces from their seeds, samples each (generator.h), transposes it into the requested key,
+// keeps a forced instrument in its practical range and clef (instruments.h) and writes NAME.abc,
+// NAME.mid and, with wav, NAME.wav (render.h); never over a file without force.
 // What it does not: sample tokens (generator.h), parse flags or print.
 #pragma once
 
@@ -33,7 +34,7 @@ struct GenerateFilesConfig {
   long long seed = 0;           // >= 0; piece i uses seed + i
   int num = 1;                  // pieces
   std::string name;             // "" = generated-SEED; with num > 1, NAME-SEED
-  std::string prompt;           // .abc, .mid/.midi or .json notes to continue
+  std::string prompt;           // .abc, .mid/.midi, .json or .csv notes to continue
   std::string from_audio;       // a recording to condition on
   std::string tempo, meter, key, instrument;  // "" = free (tempo/meter: from the prompt if any)
   std::string polyphony = "poly";  // mono | poly

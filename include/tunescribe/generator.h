@@ -31,6 +31,8 @@
 // program token is given to that program's token (so "whenever the sampler
 // would emit a program token, it emits the chosen one"), pitch/velocity
 // tokens are masked until that program is current, drums are masked.
+// Range: pitch-onset tokens outside [min_pitch, max_pitch] are masked (the prompt is kept as is).
+// onset_at_start: shift and EOS tokens are masked until the first onset (a prompt's onsets count).
 // monophonic: velocity-on and pitch-onset tokens are masked while any note is
 // active (no post-processing), drums are masked; the prompt is kept as is.
 // Prompt: its notes are encoded with the codec on the same segment grid; the
@@ -86,6 +88,10 @@ struct GeneratorConfig {
   int max_programs = 8;          // distinct programs (then only those; abc2midi channels, ABC voices); 1..128
   int max_polyphony = 8;         // no new onset of a program while this many of its notes sound,
                                  // and at most this many drum hits in one 10 ms step; 1..1024
+  int min_pitch = 0;             // sampled onsets (not drums) only in [min_pitch, max_pitch]: an
+  int max_pitch = 127;           // instrument's range (instruments.h); 0 <= min <= max <= 127
+  bool onset_at_start = false;   // the music starts with an onset at its first step (no leading
+                                 // silence: shifts and EOS are masked until the first onset)
   void validate() const;         // throws ConfigError naming the field
 };
 

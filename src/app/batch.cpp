@@ -39,6 +39,8 @@ void BatchConfig::validate() const {
   if (!shard.empty()) parse_shard(shard, component);
   if (jobs < 1 || jobs > 256)
     throw ConfigError(component + ": --jobs " + std::to_string(jobs) + " is not within [1, 256]");
+  if (!out_file.empty() && (!out_dir.empty() || output_exts.size() != 1))
+    throw ConfigError(component + ": -o " + out_file + ": one output file takes exactly one format and no folder");
 }
 
 std::vector<std::string> list_input_files(const std::string& dir, bool recursive,
@@ -141,7 +143,9 @@ void Batch::add_job(const std::string& input) {
   job.input = input;
   job.index = jobs_.size();
   const std::string dir = cfg_.out_dir.empty() ? fs::path(input).parent_path().string() : cfg_.out_dir;
-  for (const auto& ext : cfg_.output_exts)
+  if (!cfg_.out_file.empty()) job.outputs.push_back(cfg_.out_file);
+  else
+    for (const auto& ext : cfg_.output_exts)
     job.outputs.push_back(((dir.empty() ? fs::path(".") : fs::path(dir)) / (path_stem(input) + "." + ext)).string());
   jobs_.push_back(std::move(job));
 }
@@ -150,10 +154,11 @@ void Batch::add(const std::string& input) { add_job(input); }
 
 void Batch::collect(const std::vector<std::string>& inputs, const std::function<bool(const std::string&)>& accept,
                     const std::string& kinds) {
-  if (!cfg_.out_dir.empty()) {
+  const std::string folder = cfg_.out_file.empty() ? cfg_.out_dir : fs::path(cfg_.out_file).parent_path().string();
+  if (!folder.empty()) {
     std::error_code ec;
-    fs::create_directories(cfg_.out_dir, ec);
-    if (ec) throw OutputError(cfg_.out_dir + ": cannot create output folder: " + ec.message());
+    fs::create_directories(folder, ec);
+    if (ec) throw OutputError(folder + ": cannot create output folder: " + ec.message());
   }
   std::set<std::string> seen;
   auto add_new = [&](const fs::path& p) {
@@ -181,6 +186,9 @@ void Batch::collect(const std::vector<std::string>& inputs, const std::function<
   }
   if (jobs_.empty() && collect_failures_.empty() && cfg_.shard.empty())
     throw ConfigError(cfg_.component + ": no inputs to process");
+  if (!cfg_.out_file.empty() && jobs_.size() + collect_failures_.size() > 1)
+    throw ConfigError(cfg_.component + ": -o " + cfg_.out_file + " is one file, but there are " +
+                      std::to_string(jobs_.size() + collect_failures_.size()) + " inputs: give a folder");
 }
 
 int Batch::workers() const { return std::min<int>(cfg_.jobs, std::max<size_t>(size_t(1), jobs_.size())); }

@@ -8,10 +8,12 @@
 
 #include "tunescribe/analysis.h"
 #include "tunescribe/audio.h"
+#include "tunescribe/audio_formats.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/note_files.h"
+#include "tunescribe/note_tables.h"
 #include "tunescribe/notes.h"
 
 namespace tunescribe {
@@ -22,15 +24,30 @@ std::vector<std::string> FileTranscriberConfig::format_list() const {
   std::string f;
   while (std::getline(ss, f, ',')) {
     if (f.empty()) continue;
-    if (f != "mid" && f != "json" && f != "abc" && !is_view_format(f))
-      throw ConfigError("transcribe: --format: unknown format '" + f + "' (choose from mid, json, abc, svg, roll, wav)");
+    if (f != "mid" && f != "json" && f != "abc" && f != "csv" && f != "txt" && !is_view_format(f))
+      throw ConfigError("transcribe: --format: unknown format '" + f +
+                        "' (choose from mid, json, abc, csv, txt, svg, roll, wav)");
     if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
   }
   if (out.empty()) throw ConfigError("transcribe: --format is empty");
   return out;
 }
 
-bool is_transcribable_path(const std::string& path) { return is_audio_path(path) || is_midi_path(path); }
+bool is_transcribable_path(const std::string& path) {
+  return is_audio_path(path) || is_midi_path(path) || !audio_conversion_hint(path).empty();
+}
+
+bool is_transcribe_format(const std::string& format) {
+  if (format.empty() || format.find(',') != std::string::npos) return false;
+  FileTranscriberConfig probe;
+  probe.formats = format;
+  try {
+    probe.format_list();  // the one list of formats
+    return true;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
 
 void FileTranscriberConfig::validate() const {
   transcriber.validate();
@@ -70,9 +87,11 @@ FileTranscriber::~FileTranscriber() = default;
 
 NoteSequence FileTranscriber::read(const std::string& input, int worker, double* duration_s) {
   if (!is_audio_path(input)) {
+    const std::string hint = audio_conversion_hint(input);  // .m4a, .wma …: how to convert
+    if (!hint.empty()) throw InputError("audio: " + input + ": " + hint);
     ReadNotesOptions ro;
     ro.formats = {NotesFormat::Midi};
-    ro.also_expected = "audio (.wav .flac .ogg .aiff)";
+    ro.also_expected = "audio (" + audio_extensions_text() + ")";
     ro.apply_sustain = cfg_.apply_sustain;
     NoteSequence seq = read_notes(input, ro).sequence;
     *duration_s = seq.end_time();
@@ -95,8 +114,14 @@ NoteSequence FileTranscriber::read(const std::string& input, int worker, double*
   // Streamed: decoded, resampled and transcribed one segment at a time, so memory does not grow
   // with the recording's length.
   AudioStream audio(input, ac);
-  NoteSequence seq = transcriber->transcribe(audio, [this](int, int) {
+  const double rate = double(audio.rate_hz());
+  if (cfg_.on_progress) cfg_.on_progress(input, 0.0, double(audio.expected_samples()) / rate);
+  NoteSequence seq = transcriber->transcribe(audio, [&](int done, int total) {
     if (batch_.stop_requested()) throw BatchStopped{};
+    if (!cfg_.on_progress || total <= 0) return;
+    // Segments → seconds: the share done of the length known so far (exact once the stream ended).
+    const double total_s = double(audio.at_end() ? audio.samples_read() : audio.expected_samples()) / rate;
+    cfg_.on_progress(input, total_s * std::min(1.0, double(done) / double(total)), total_s);
   });
   *duration_s = audio.duration_s();
   seq.source = input;
@@ -163,6 +188,10 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
       res.record_extra["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
     } else if (f == "json") {
       res.outputs[k] = json_output(seq, job.input, shown);
+    } else if (f == "csv") {
+      res.outputs[k] = notes_to_csv(seq);
+    } else if (f == "txt") {
+      res.outputs[k] = notes_to_mir_eval_txt(seq);
     } else if (is_view_format(f)) {  // svg pages, piano roll, audio (view_outputs.h)
       std::vector<std::string> files = render_view(f, seq, ac, *an, cfg_.views);
       res.outputs[k] = std::move(files.front());

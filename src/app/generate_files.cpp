@@ -7,8 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "tunescribe/abc_writer.h"
+#include "tunescribe/analysis.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
+#include "tunescribe/instruments.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/model.h"
@@ -26,12 +28,43 @@ namespace {
 
 NoteSequence load_prompt(const std::string& path) {
   ReadNotesOptions ro;
-  ro.formats = {NotesFormat::Midi, NotesFormat::Abc, NotesFormat::Json};
+  ro.formats = {NotesFormat::Midi, NotesFormat::Abc, NotesFormat::Json, NotesFormat::Csv};
   ro.max_json_bytes = size_t(64) << 20;
   NotesFile f = read_notes(path, ro);
   if (f.abc_tunes > 1) log_warn("generate", path + ": " + std::to_string(f.abc_tunes) + " tunes, using the first");
   if (f.sequence.notes.empty()) throw InputError("generate: " + path + ": the prompt has no notes");
   return std::move(f.sequence);
+}
+
+// The ABC writer's analysis with the bar lines where the piece was planned: at 0 s on the tempo
+// map of the MIDI metadata (the analysis would otherwise move the downbeat to where the onsets
+// fit best, so that --bars 8 of notes could straddle 9 written bars). A prompt keeps the
+// analysis' choice (its own bar lines may not start at 0 s).
+Analysis generated_analysis(const NoteSequence& seq, const AbcWriterConfig& ac, bool anchor_at_zero) {
+  Analysis an = analyse_for_abc(seq, ac);
+  if (!anchor_at_zero || seq.tempos.empty() || seq.time_signatures.empty() || an.meter.phase_steps == 0) return an;
+  an.meter.phase_steps = 0;
+  const std::vector<Note> notes = prepare_notes(seq.notes, ac.min_note_s);
+  an.at = note_beats(notes, an.beats.map, an.meter);
+  an.grids = choose_beat_grids(notes, an.at, an.meter.meter, ac.grid_denominator, ac.triplets);
+  return an;
+}
+
+// With --bars N the ABC's music runs from the first to the last note, so that it has N bars: notes
+// starting in the last 1/32 note before the end (the sampler's blips, which the writer's grid would
+// round into bar N + 1) are dropped, and the notes starting with the last onset ring until `end_s`
+// (even when the sampler fell silent before the end).
+void fill_planned_bars(NoteSequence& seq, double end_s, double quarter_bpm) {
+  const double half_step_s = 7.5 / quarter_bpm;  // half a sixteenth
+  std::vector<Note> kept;
+  for (const Note& n : seq.notes)
+    if (n.onset_s < end_s - half_step_s) kept.push_back(n);
+  seq.notes = std::move(kept);
+  double last = -1.0;
+  for (const Note& n : seq.notes)
+    if (!n.is_drum) last = std::max(last, n.onset_s);
+  for (Note& n : seq.notes)
+    if (!n.is_drum && n.onset_s == last && n.offset_s < end_s) n.offset_s = end_s;
 }
 
 double parse_tempo(const std::string& s) {
@@ -78,6 +111,9 @@ void FileGenerator::check_controls() {
     if (gc.instrument < 0 || gc.instrument > 127)
       throw ConfigError("generate: --instrument \"" + o.instrument +
                         "\" is not a General MIDI instrument (a name such as violin or a program 0..127)");
+    const InstrumentRange& range = instrument_range(gc.instrument);  // its practical range (instruments.h)
+    gc.min_pitch = range.low;
+    gc.max_pitch = range.high;
   }
   if (!o.tempo.empty()) tempo_bpm_ = parse_tempo(o.tempo);
   if (!o.meter.empty()) {
@@ -160,6 +196,8 @@ FileGenerator::FileGenerator(const GenerateFilesConfig& cfg) : cfg_(cfg) {
     gc.seconds = cfg_.seconds;
   }
   if (!cfg_.from_audio.empty() && !cfg_.seconds_given && cfg_.bars == 0) gc.seconds = 36000.0;  // the whole recording
+  // --bars N: the music starts on the first downbeat (the ABC writer begins at the first note).
+  gc.onset_at_start = cfg_.bars > 0 && cfg_.prompt.empty() && cfg_.from_audio.empty();
   gc.validate();
   plan_pieces();
 }
@@ -198,6 +236,8 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   seq = out.result.notes;
   seq.source = p.name;
   if (!cfg_.key.empty()) out.transpose = transpose_to_key(seq, cfg_.key, &out.estimated_key);
+  if (gc.instrument >= 0) fold_into_range(seq, gc.min_pitch, gc.max_pitch);  // after transposing, still in range
+  if (cfg_.bars > 0 && prompt_.notes.empty()) fill_planned_bars(seq, out.result.seconds, tempo_bpm_);
   // Metadata for MIDI and ABC.
   if (tempo_bpm_ > 0) seq.tempos = {TempoChange{0.0, tempo_bpm_}};
   if (meter_num_ > 0) seq.time_signatures = {TimeSignature{0.0, meter_num_, meter_den_}};
@@ -207,8 +247,10 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   ac.title = p.name;
   ac.meter = cfg_.meter;
   ac.key = cfg_.key;
-  const AbcTune tune = write_abc(seq, ac);
-  write_file_atomic(p.outs[0], tune.text);
+  const AbcTune tune = write_abc(seq, ac, generated_analysis(seq, ac, prompt_.notes.empty()));
+  // The instrument's clef on its voice (the writer picks treble/bass by the median pitch).
+  const std::string clef = gc.instrument >= 0 ? instrument_range(gc.instrument).clef : "";
+  write_file_atomic(p.outs[0], set_abc_voice_clef(tune.text, clef));
   MidiWriteOptions mo;
   if (tempo_bpm_ > 0) mo.bpm = tempo_bpm_;
   write_midi_file(p.outs[1], seq, mo);

@@ -7,6 +7,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/note_tables.h"
 
 namespace tunescribe {
 
@@ -15,7 +16,8 @@ const std::vector<NotesExtension>& notes_extensions() {
                                                    {".midi", NotesFormat::Midi},
                                                    {".abc", NotesFormat::Abc},
                                                    {".json", NotesFormat::Json},
-                                                   {".txt", NotesFormat::Txt}};
+                                                   {".txt", NotesFormat::Txt},
+                                                   {".csv", NotesFormat::Csv}};
   return list;
 }
 
@@ -92,6 +94,9 @@ NotesFile read_notes(const std::string& path, const ReadNotesOptions& opt) {
       break;
     case NotesFormat::Json:
       f.sequence = read_json_notes(path, opt.max_json_bytes);
+      break;
+    case NotesFormat::Csv:
+      f.sequence = read_notes_csv(path);
       break;
     case NotesFormat::Txt:
       f.txt = read_mir_eval_txt(path, opt.txt_pitch_midi);

@@ -15,10 +15,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
 
+#include "tunescribe/audio_formats.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 
@@ -98,6 +100,8 @@ OpenFile open_checked(const std::string& path, const AudioConfig& cfg) {
   if (!f) {
     const int err = sf_error(nullptr);
     const std::string why = sf_strerror(nullptr);
+    const std::string hint = audio_conversion_hint(path);  // AAC/M4A, WMA …: say how to convert
+    if (!hint.empty()) throw InputError(prefix(path) + hint + " (libsndfile: " + why + ")");
     if (err == SF_ERR_UNRECOGNISED_FORMAT)
       throw InputError(prefix(path) + "not an audio file or unsupported format (libsndfile: " + why + ")");
     if (err == SF_ERR_MALFORMED_FILE)
@@ -171,7 +175,13 @@ struct AudioStream::Impl {
   long long produced = 0;      // output samples put into `pending` so far
   long long limit = 0;         // output length: llround(frames * ratio)
   long long handed = 0;        // samples returned by read()
+  long long estimate = 0;      // output length implied by the header (expected_samples() until the end)
   bool input_done = false;     // the last block has been decoded and the resampler drained
+  // MPEG streams: without a Xing/LAME header libsndfile estimates the frame count from the file
+  // size and bit rate (lame -t: 1099226 declared, 1096704 decoded), so the decoded length may
+  // differ from the header's either way; MPEG files are read to their end instead (a cut MP3
+  // gives what it holds, not a truncation error).
+  bool length_estimated = false;
 
   void append(const float* p, size_t n) {
     const size_t room = produced < limit ? size_t(limit - produced) : 0;
@@ -225,7 +235,7 @@ struct AudioStream::Impl {
       mono[size_t(i)] = ch == 1 ? fr[0] : float(acc * inv_ch);
     }
     total_in += got;
-    const bool eof = got < sf_count_t(block) || total_in >= of.info.frames;
+    const bool eof = got < sf_count_t(block) || (!length_estimated && total_in >= of.info.frames);
     if (resampling)
       run_src(mono.data(), size_t(got), eof);
     else
@@ -233,7 +243,7 @@ struct AudioStream::Impl {
     if (!eof) return;
     input_done = true;
     if (total_in == 0) throw InputError(prefix(path) + "contains zero samples");
-    if (total_in < of.info.frames)
+    if (total_in < of.info.frames && !length_estimated)
       throw InputError(prefix(path) + "truncated file: decoded " + std::to_string(total_in) + " of " +
                        std::to_string(of.info.frames) + " frames");
     info.input_frames = total_in;
@@ -243,6 +253,10 @@ struct AudioStream::Impl {
     if (produced < limit) {
       pending.resize(pending.size() + size_t(limit - produced), 0.0f);
       produced = limit;
+    } else if (produced > limit) {  // read to the end (MPEG): cut the resampler's few extra samples
+      const size_t cut = std::min(size_t(produced - limit), pending.size() - pending_pos);
+      pending.resize(pending.size() - cut);
+      produced -= (long long)cut;
     }
   }
 };
@@ -275,6 +289,9 @@ AudioStream::AudioStream(const std::string& path, const AudioConfig& cfg) : impl
   // Until the end is reached the header's frame count bounds the output (a
   // file with fewer frames is rejected as truncated).
   s.limit = s.resampling ? std::llround(double(in.frames) * s.ratio) : in.frames;
+  s.estimate = s.limit;
+  s.length_estimated = (in.format & SF_FORMAT_TYPEMASK) == 0x230000 /* SF_FORMAT_MPEG */;
+  if (s.length_estimated) s.limit = std::numeric_limits<long long>::max() / 4;  // set from the decoded count at the end
 }
 
 AudioStream::~AudioStream() = default;
@@ -303,7 +320,7 @@ size_t AudioStream::read(float* out, size_t max_samples) {
 int AudioStream::rate_hz() const { return impl_->cfg.target_rate_hz; }
 const std::string& AudioStream::path() const { return impl_->path; }
 const AudioInfo& AudioStream::info() const { return impl_->info; }
-long long AudioStream::expected_samples() const { return impl_->limit; }
+long long AudioStream::expected_samples() const { return impl_->input_done ? impl_->limit : impl_->estimate; }
 long long AudioStream::samples_read() const { return impl_->handed; }
 bool AudioStream::at_end() const { return impl_->input_done && impl_->pending_pos == impl_->pending.size(); }
 double AudioStream::duration_s() const { return double(impl_->handed) / double(impl_->cfg.target_rate_hz); }
@@ -408,9 +425,6 @@ void write_wav(const std::string& path, const std::vector<float>& samples, int r
   }
 }
 
-bool is_audio_path(const std::string& path) {
-  auto e = lower_extension(path);
-  return e == ".wav" || e == ".flac" || e == ".ogg" || e == ".oga" || e == ".aif" || e == ".aiff";
-}
+bool is_audio_path(const std::string& path) { return is_decodable_audio_extension(path); }
 
 }  // namespace tunescribe

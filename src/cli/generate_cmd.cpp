@@ -38,12 +38,16 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("--top-p", o->files.generator.sampling.top_p, "Nucleus sampling mass in (0, 1]")->capture_default_str()->check(CLI::Range(1e-6, 1.0));
   sub->add_option("--seed", o->files.seed, "Random seed (same seed and options, same output); variation i uses seed+i")->capture_default_str();
   sub->add_option("-n,--num", o->files.num, "Number of variations")->capture_default_str()->check(CLI::Range(1, 1000));
-  sub->add_option("--prompt", o->files.prompt, "Continue this music (ABC, MIDI or JSON notes)");
-  sub->add_option("--from-audio", o->files.from_audio, "Sample a variation conditioned on this recording");
+  sub->add_option("--prompt", o->files.prompt, "Continue this music (ABC, MIDI, JSON or CSV notes)");
+  sub->add_option("--from-audio", o->files.from_audio,
+                  "Sample a variation conditioned on this recording (any audio transcribe reads: WAV, FLAC, OGG, "
+                  "Opus, MP3, AIFF …)");
   sub->add_option("--tempo", o->files.tempo, "Tempo in quarter notes per minute");
   sub->add_option("--meter", o->files.meter, "Meter, e.g. 3/4");
   sub->add_option("--key", o->files.key, "Key, e.g. G, Em, Bb (the result is transposed into it)");
-  sub->add_option("--instrument", o->files.instrument, "GM instrument name or program 0..127");
+  sub->add_option("--instrument", o->files.instrument,
+                  "GM instrument name or program 0..127: every note is played by it, within its practical range "
+                  "(violin 55..100, cello 36..76, …), and the ABC voice is written in its clef");
   sub->add_option("--polyphony", o->files.polyphony, "mono or poly")->capture_default_str()->check(CLI::IsMember({"mono", "poly"}));
   sub->add_flag("--wav", o->files.wav, "Also render audio with FluidSynth");
   sub->add_option("--soundfont", o->files.soundfont, "Soundfont for --wav (default: Debian's GM soundfont)");
@@ -62,6 +66,8 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
               "  tunescribe generate --bars 16 --tempo 100 --meter 3/4 --key G --instrument violin --polyphony mono\n"
               "  tunescribe generate --prompt tune.abc --seconds 10 --wav\n"
               "  tunescribe generate --seconds 30 -f svg,roll,wav   (sheet music, piano roll, audio)\n"
+              "  tunescribe generate --prompt notes.csv --seconds 10   (CSV note events from transcribe --format csv)\n"
+              "  tunescribe generate --from-audio song.mp3 --seconds 20 (MP3/Opus recordings work where libsndfile reads them)\n"
               "Exit codes: 0 done, 1 an input or output failed, 2 usage error, 3 model error.");
   sub->callback([o, global, sub]() {
     o->files.seconds_given = sub->get_option("--seconds")->count() > 0;

@@ -8,7 +8,8 @@
 #include "tunescribe/version.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"tunescribe — transcribe recordings to ABC/MIDI, generate music, score transcriptions"};
+  // Named, so that usage lines say "tunescribe ..." rather than the path it was started from.
+  CLI::App app{"tunescribe — transcribe recordings to ABC/MIDI, generate music, score transcriptions", "tunescribe"};
   app.set_version_flag("-V,--version", std::string("tunescribe ") + tunescribe::version_string() +
                                            " (commit " + tunescribe::git_commit() + ")\n" +
                                            tunescribe::build_info());
@@ -21,7 +22,12 @@ int main(int argc, char** argv) {
   tunescribe::cli::setup_tokens(app, global);
   tunescribe::cli::setup_import_mt3(app, global);
   tunescribe::cli::setup_models(app, global);
-  app.footer("Exit codes: 0 success, 1 some input failed or a --fail-under gate tripped, 2 usage or\n"
+  app.footer("Output formats (transcribe --format): abc (ABC 2.1 tune), mid (Standard MIDI File), json (note\n"
+             "list), csv (note events: onset_s,offset_s,pitch,velocity,program,instrument), txt (mir_eval:\n"
+             "onset offset frequency_Hz), svg (sheet music by abcm2ps), roll (piano-roll SVG), wav (the notes\n"
+             "played by FluidSynth); generate writes abc and mid by default, the others with -f; score reads\n"
+             ".mid .midi .abc .json .txt .csv and writes an HTML report with --report.\n"
+             "Exit codes: 0 success, 1 some input failed or a --fail-under gate tripped, 2 usage or\n"
              "configuration error, 3 model error. Run 'tunescribe SUBCOMMAND --help' for details.");
   try {
     app.parse(argc, argv);

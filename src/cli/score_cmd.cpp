@@ -72,17 +72,21 @@ void print_table(const std::vector<PairResult>& results, const ScoreAggregate& a
     if (r.scored_notes) os << "notes:     " << r.n_ref << " reference, " << r.n_est << " estimated\n";
     std::string section;
     for (const auto& kv : flat_metrics(r)) {
-      std::string s = "transcription (mir_eval)", name = kv.first;
+      std::string s = "transcription (mir_eval)", name = kv.first, remark;
       if (name.rfind("velocity.", 0) == 0) s = "transcription_velocity (mir_eval)", name = name.substr(9);
       else if (name.rfind("multi_instrument.", 0) == 0)
         s = "multi-instrument (MT3, program-aware; drums onset-only)", name = name.substr(17);
-      else if (name.rfind("reward.", 0) == 0) s = "ABC reward (" + mode_name + ")", name = name.substr(7);
+      else if (name.rfind("reward.", 0) == 0) {
+        s = "ABC reward (" + mode_name + "): component losses and their weighted total, 0 = perfect; reward = 1 - total";
+        name = name.substr(7);
+        remark = name == "reward" ? "  (higher is better)" : "  (loss: lower is better)";
+      }
       if (s != section) {
         os << "\n" << s << "\n";
         section = s;
       }
-      char line[128];
-      std::snprintf(line, sizeof line, "  %-34s %s\n", name.c_str(), fmt(kv.second).c_str());
+      char line[160];
+      std::snprintf(line, sizeof line, "  %-34s %s%s\n", name.c_str(), fmt(kv.second).c_str(), remark.c_str());
       os << line;
     }
   } else {
@@ -244,7 +248,8 @@ void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
       "score",
       "Score transcriptions against ground truth with mir_eval's note metrics (identical results), "
       "MT3's multi-instrument F1 and the ABC reward. Inputs by extension: .mid/.midi, .json (tunescribe "
-      "note lists), .txt (mir_eval: onset_s offset_s pitch_Hz [velocity]), .abc.");
+      "note lists), .txt (mir_eval: onset_s offset_s pitch_Hz [velocity]), .csv (note events as transcribe "
+      "--format csv writes them), .abc.");
   sub->add_option("files", o->files, "REF EST: reference (ground truth) and estimate")->expected(0, 2);
   sub->add_option("--ref-dir", o->ref_dir, "Folder of reference files, paired with --est-dir by file stem");
   sub->add_option("--est-dir", o->est_dir, "Folder of estimated files");
@@ -289,7 +294,15 @@ void setup_score(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
       ->capture_default_str();
   sub->add_flag("--no-sustain", [o](int64_t) { o->cfg.apply_sustain = false; }, "MIDI inputs: do not extend notes while the sustain pedal is down");
   sub->footer(
-      "Example: tunescribe score --ref-dir truth/ --est-dir out/ --report report.html\n"
+      "Examples:\n"
+      "  tunescribe score truth.mid out/song.mid                  (one pair: a table of every metric)\n"
+      "  tunescribe score truth.txt out/song.txt                  (mir_eval .txt from transcribe --format txt)\n"
+      "  tunescribe score truth.mid out/song.csv --json           (CSV note events; JSON on stdout)\n"
+      "  tunescribe score --ref-dir gt/ --est-dir out/ --csv      (folders paired by file stem)\n"
+      "  tunescribe score --ref-dir truth/ --est-dir out/ --report report.html   (HTML report with piano rolls)\n"
+      "  tunescribe score --ref-dir gt/ --est-dir out/ --fail-under F-measure_no_offset=0.9\n"
+      "  tunescribe score tune.abc out/song.abc --reward-mode flynn2024\n"
+      "In the ABC reward, pitch, metre, tempo, instrument and total are losses (lower is better); reward = 1 - total.\n"
       "Exit codes: 0 scored, 1 a --fail-under gate tripped, 2 usage error or an input that could not be "
       "read (the file and reason are printed).");
   sub->callback([o, global]() {

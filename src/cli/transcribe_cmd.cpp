@@ -3,16 +3,23 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "tunescribe/audio_formats.h"
 #include "tunescribe/batch.h"
 #include "tunescribe/file_transcriber.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
 #include "tunescribe/view_outputs.h"
+#include "tunescribe/output_target.h"
+#include "tunescribe/progress_meter.h"
 
 namespace tunescribe::cli {
 
@@ -21,6 +28,7 @@ struct TranscribeOptions {
   BatchConfig batch;            // -o, -r, --force, --skip-existing, --jobs, --shard
   FileTranscriberConfig files;  // --format, the model and decoder flags, the ABC flags, --no-sustain
   bool json = false;
+  bool format_given = false;    // --format on the command line (-o FILE then takes it, not the extension)
   std::string summary_path;     // JSON summary file or empty
 };
 
@@ -60,22 +68,57 @@ struct SignalScope {
   }
 };
 
-// stdout: one JSON line per finished input (--json); stderr: failures and the progress line.
-ProgressCallback progress_printer(bool json) {
+// One "failed: ..." line per failing input that names the file once (the library's messages
+// already start with the component and the file).
+std::string failure_line(const std::string& input, const std::string& error) {
+  return "failed: " + (error.find(input) != std::string::npos ? error : input + ": " + error);
+}
+
+// stdout: one JSON line per finished input (--json); stderr: a failure's one line as it happens and
+// the files line (on a terminal rewritten in place; in a log one line per file, for batches).
+ProgressCallback progress_printer(bool json, const std::shared_ptr<ProgressMeter>& meter, bool terminal) {
   const bool progress = log_level() <= LogLevel::Info;
-  return [json, progress](const JobRecord& rec, const BatchProgress& p) {
-    if (rec.status == JobStatus::Failed) log_error("transcribe", rec.error);
+  return [json, progress, meter, terminal](const JobRecord& rec, const BatchProgress& p) {
+    const std::string closing = meter->finish(rec.job->input);
+    if (rec.status == JobStatus::Failed) {
+      std::fprintf(stderr, "%s%s\n", terminal ? "\r\33[K" : "", failure_line(rec.job->input, rec.error).c_str());
+    } else {
+      std::fputs(closing.c_str(), stderr);
+    }
     if (json) std::cout << rec.json.dump() << std::endl;
     if (progress && rec.status != JobStatus::Skipped) {
-      std::fprintf(stderr, "\r[transcribe] %zu/%zu files, %.1f audio s/s   ", p.finished, p.total,
-                   p.elapsed_s > 0 ? p.media_seconds / p.elapsed_s : 0.0);
-      if (p.finished == p.total) std::fprintf(stderr, "\n");
+      const double rate = p.elapsed_s > 0 ? p.media_seconds / p.elapsed_s : 0.0;
+      if (terminal) {
+        std::fprintf(stderr, "\r[transcribe] %zu/%zu files, %.1f audio s/s   ", p.finished, p.total, rate);
+        if (p.finished == p.total) std::fprintf(stderr, "\n");
+      } else if (p.total > 1) {
+        std::fprintf(stderr, "[transcribe] %zu/%zu files, %.1f audio s/s\n", p.finished, p.total, rate);
+      }
     }
   };
 }
 
+// Percent and ETA of audio inputs longer than a minute, on stderr (not with --quiet).
+void attach_file_progress(FileTranscriberConfig& files, const std::shared_ptr<ProgressMeter>& meter) {
+  if (log_level() > LogLevel::Info) return;
+  auto starts = std::make_shared<std::pair<std::mutex, std::map<std::string, std::chrono::steady_clock::time_point>>>();
+  files.on_progress = [meter, starts](const std::string& input, double done_s, double total_s) {
+    const auto now = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point t0;
+    {
+      std::lock_guard<std::mutex> lk(starts->first);
+      auto it = starts->second.find(input);
+      if (done_s <= 0.0 || it == starts->second.end()) it = starts->second.insert_or_assign(input, now).first;
+      t0 = it->second;
+    }
+    const std::string text = meter->update(input, done_s, total_s, std::chrono::duration<double>(now - t0).count());
+    if (!text.empty()) std::fputs(text.c_str(), stderr);
+  };
+}
+
 // The end of a batch: --summary file, --json summary line, the result line and the failures.
-void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_threads) {
+void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_threads, size_t n_collect_failures,
+                   bool terminal) {
   if (!o.summary_path.empty()) {
     nlohmann::json file = s.to_json();
     file["threads"] = model_threads;
@@ -92,8 +135,12 @@ void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_
     std::cout << j.dump() << std::endl;
   }
   const bool progress = log_level() <= LogLevel::Info;
-  if (progress && s.finished > 0 && s.finished != s.inputs) std::fprintf(stderr, "\n");
+  if (progress && terminal && s.finished > 0 && s.finished != s.inputs) std::fprintf(stderr, "\n");  // close the \r line
   if (s.fatal) return;  // reported by the caller
+  // Inputs that failed before any job ran (a folder that could not be listed); the others had
+  // their line when they failed.
+  for (size_t i = 0; i < s.failures.size() && i < n_collect_failures; ++i)
+    std::fprintf(stderr, "%s\n", failure_line(s.failures[i].first, s.failures[i].second).c_str());
   if (s.stop_signal != 0) {
     // Always shown, even with --quiet: the user must know the batch is incomplete.
     std::fprintf(stderr, "transcribe: interrupted by %s: %s, %zu not done (rerun with --skip-existing to resume)\n",
@@ -101,7 +148,6 @@ void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_
   } else {
     log_info("transcribe", s.line());
   }
-  for (auto& f : s.failures) std::fprintf(stderr, "failed: %s: %s\n", f.first.c_str(), f.second.c_str());
 }
 
 }  // namespace
@@ -109,21 +155,38 @@ void print_summary(const TranscribeOptions& o, const BatchSummary& s, int model_
 static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
   apply_global_options(g);
   o.files.validate();  // bad --decoder / frames settings, --format, --meter/--key/--tempo: before any work
+  const std::vector<std::string> inputs = expand_stdin_paths(o.inputs);
+  // -o: one output file (one input file, one format) or a folder.
+  OutputTargetRequest req;
+  req.output = o.batch.out_dir;
+  req.inputs = inputs;
+  req.formats = o.files.format_list();
+  req.format_given = o.format_given;
+  req.is_format = [](const std::string& f) { return is_transcribe_format(f); };
+  const OutputTarget target = resolve_output_target(req);
+  FileTranscriberConfig files = o.files;
+  if (!target.file.empty()) files.formats = target.format;
   // svg/roll/wav (view_outputs.h): wav is checked now; svg without abcm2ps is left out, the other
   // formats are written and the missing program is reported at the end (exit 2).
-  FileTranscriberConfig files = o.files;
   const auto ruled_out = check_view_formats(files.format_list(), &files.views, "transcribe");
   files.formats = remove_formats(files.formats, ruled_out);
   if (files.formats.empty()) throw NotAvailableError(abcm2ps_missing_message("transcribe"));
   BatchConfig bc = o.batch;
+  bc.out_dir = target.dir;
+  bc.out_file = target.file;
   bc.output_exts = view_output_extensions(files.format_list());
   Batch batch(bc);
-  batch.collect(expand_stdin_paths(o.inputs), is_transcribable_path, "audio or MIDI files");
+  batch.collect(inputs, is_transcribable_path, "audio or MIDI files");
+  ProgressMeterConfig pc;
+  pc.terminal = ::isatty(2) != 0;
+  auto meter = std::make_shared<ProgressMeter>(pc);
+  attach_file_progress(files, meter);
   FileTranscriber transcriber(files, batch);
   SignalScope signals;
+  const size_t n_collect_failures = batch.collect_failures();
   const BatchSummary s = batch.run([&](const BatchJob& job, int worker) { return transcriber.run(job, worker); },
-                                   progress_printer(o.json), &g_stop_signal);
-  print_summary(o, s, transcriber.model_threads());
+                                   progress_printer(o.json, meter, pc.terminal), &g_stop_signal);
+  print_summary(o, s, transcriber.model_threads(), n_collect_failures, pc.terminal);
   if (s.fatal) std::rethrow_exception(s.fatal);
   if (s.stop_signal != 0) return 128 + s.stop_signal;
   if (!ruled_out.empty())
@@ -134,13 +197,18 @@ static int run_transcribe(const TranscribeOptions& o, const GlobalOptions& g) {
 void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   auto opt = std::make_shared<TranscribeOptions>();
   opt->batch.component = "transcribe";
-  auto* sub = app.add_subcommand("transcribe", "Transcribe audio (WAV/FLAC/OGG/AIFF) or MIDI files to MIDI/JSON notes");
+  auto* sub = app.add_subcommand(
+      "transcribe", "Transcribe audio (WAV/FLAC/OGG/Opus/MP3/AIFF: what this build's libsndfile decodes) or MIDI "
+                    "files to ABC/MIDI/JSON/CSV/TXT notes");
   sub->add_option("inputs", opt->inputs, "Input files or folders; '-' reads paths from stdin, one per line")->required();
-  sub->add_option("-o,--output-dir", opt->batch.out_dir, "Output folder (default: beside each input)");
+  sub->add_option("-o,--output-dir", opt->batch.out_dir,
+                  "Output folder (default: beside each input); with one input file also the output file itself "
+                  "(-o song.mid: the format from the extension unless --format is given)");
   sub->add_option("-f,--format", opt->files.formats,
-                  "Comma-separated outputs: abc, mid, json; svg (sheet music by abcm2ps: STEM.svg, STEM-2.svg … "
-                  "one file per page), roll (piano-roll SVG: STEM.roll.svg), wav (the notes played by FluidSynth: "
-                  "STEM.synth.wav, 44.1 kHz 16-bit mono)")
+                  "Comma-separated outputs: abc, mid, json, csv (note events: onset_s,offset_s,pitch,velocity,"
+                  "program,instrument), txt (mir_eval: onset offset frequency_Hz); svg (sheet music by abcm2ps: "
+                  "STEM.svg, STEM-2.svg … one file per page), roll (piano-roll SVG: STEM.roll.svg), wav (the notes "
+                  "played by FluidSynth: STEM.synth.wav, 44.1 kHz 16-bit mono)")
       ->capture_default_str();
   sub->add_option("--soundfont", opt->files.views.soundfont,
                   "--format wav: General MIDI soundfont (.sf2) [default: /usr/share/sounds/sf2/default-GM.sf2, else "
@@ -150,8 +218,18 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_flag("--force", opt->batch.force, "Overwrite existing outputs");
   sub->add_flag("--skip-existing", opt->batch.skip_existing, "Skip inputs whose outputs all exist (resumable batches)");
   sub->add_flag("--json", opt->json, "Print one JSON object per input and a summary object on stdout");
+  // A non-number gets a sentence saying what is expected, not CLI11's conversion error.
+  const CLI::Validator tempo_number(
+      [](std::string& v) {
+        char* end = nullptr;
+        std::strtod(v.c_str(), &end);
+        if (v.empty() || end == v.c_str() || *end != '\0')
+          return "\"" + v + "\" is not a number: expected beats per minute, 20 to 400 (or 0 = estimate from the notes)";
+        return std::string();
+      },
+      "BPM");
   sub->add_option("--tempo", opt->files.abc.tempo_bpm, "ABC: tempo in beats per minute (0 = estimate from the notes)")
-      ->capture_default_str()->check(CLI::Range(0.0, 400.0));
+      ->capture_default_str()->check(tempo_number)->check(CLI::Range(0.0, 400.0));
   sub->add_option("--meter", opt->files.abc.meter, "ABC: meter such as 3/4 or 6/8 (default: estimate)");
   sub->add_option("--key", opt->files.abc.key, "ABC: key such as G, Em, Bb or F#m (default: estimate)");
   sub->add_option("--title", opt->files.abc.title, "ABC: tune title (T:) (default: from the input file name)");
@@ -213,10 +291,18 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "also when interrupted");
   sub->footer("Examples:\n  tunescribe transcribe song.wav -o out/\n  tunescribe transcribe recordings/ -r --skip-existing --json > runs.jsonl\n"
               "  tunescribe transcribe song.flac -o out/ -f abc,svg,roll,wav   (sheet music, piano roll, audio)\n"
+              "  tunescribe transcribe song.mp3 -o song.mid            (MP3/Opus input: one output file)\n"
+              "  tunescribe transcribe song.opus --format csv -o out/  (note events: out/song.csv)\n"
+              "  tunescribe transcribe song.flac --format txt -o out/  (mir_eval notes: out/song.txt)\n"
+              "Audio this build reads: " + audio_extensions_text() + " (M4A/AAC: convert first, e.g. ffmpeg -i in.m4a in.flac).\n"
+              "Audio inputs longer than a minute report percent done and an ETA on stderr.\n"
               "With --jobs > 1 the --json lines come in completion order.\n"
               "Exit codes: 0 all inputs done, 1 some input failed, 2 usage error, 3 model error,\n"
               "130 interrupted by SIGINT, 143 interrupted by SIGTERM (finished outputs are kept).");
-  sub->callback([opt, global]() { set_exit_code(run_transcribe(*opt, *global)); });
+  sub->callback([opt, global, sub]() {
+    opt->format_given = sub->get_option("--format")->count() > 0;
+    set_exit_code(run_transcribe(*opt, *global));
+  });
 }
 
 }  // namespace tunescribe::cli

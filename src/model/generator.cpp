@@ -100,6 +100,9 @@ void GeneratorConfig::validate() const {
     throw ConfigError("generator: max_programs = " + std::to_string(max_programs) + " is out of range (1..128)");
   if (max_polyphony < 1 || max_polyphony > 1024)
     throw ConfigError("generator: max_polyphony = " + std::to_string(max_polyphony) + " is out of range (1..1024)");
+  if (min_pitch < 0 || max_pitch > 127 || min_pitch > max_pitch)
+    throw ConfigError("generator: pitch range " + std::to_string(min_pitch) + ".." + std::to_string(max_pitch) +
+                      " is not within 0..127 with min <= max");
   if (max_prefix_tokens < 0 || max_prefix_tokens > 2047)
     throw ConfigError("generator: max_prefix_tokens = " + std::to_string(max_prefix_tokens) +
                       " is out of range (0..2047)");
@@ -175,6 +178,7 @@ class Grammar {
         } else {
           active_[key] = origin_ + cur_rel_;
           onset_here_ = true;
+          started_ = true;
           programs_used_.insert(program_);
         }
         last_ = Last::Event;
@@ -182,6 +186,7 @@ class Grammar {
       }
       case EventType::Drum:
         onset_here_ = true;
+        started_ = true;
         ++drums_here_;
         last_ = Last::Event;
         break;
@@ -229,9 +234,12 @@ class Grammar {
       apply_mask(lg, ok);
       return;
     }
-    if (eos_ok) ok[Codec::kEos] = 1;
+    // onset_at_start: no time passes (no shift, no EOS) before the first onset.
+    const bool waiting_for_first = cfg_.onset_at_start && !started_;
+    if (eos_ok && !waiting_for_first) ok[Codec::kEos] = 1;
     // Shifts.
-    if (last_ != Last::Shift && budget_left > 2) allow_range(EventType::Shift, int(cur_rel_) + 1, int(limit_rel_));
+    if (last_ != Last::Shift && budget_left > 2 && !waiting_for_first)
+      allow_range(EventType::Shift, int(cur_rel_) + 1, int(limit_rel_));
     const bool forced = cfg_.instrument >= 0;
     const bool program_ok = !forced || program_ == cfg_.instrument;
     // Programs.
@@ -259,7 +267,7 @@ class Grammar {
           for (const auto& [key, onset] : active_)
             if (key / 128 == program_) allow_range(EventType::Pitch, key % 128, key % 128);
       } else if (!mono_blocked) {
-        for (int p = 0; p < 128; ++p)
+        for (int p = cfg_.min_pitch; p <= cfg_.max_pitch; ++p)
           if (!active_.count(program_ * 128 + p)) allow_range(EventType::Pitch, p, p);
       }
       if (vel_bin_ > 0 && !forced && !cfg_.monophonic && last_ != Last::Program && drums_here_ < cfg_.max_polyphony)
@@ -312,6 +320,7 @@ class Grammar {
   std::set<int> programs_used_;
   int drums_here_ = 0;  // drum hits in the current step
   int count_ = 0;
+  bool started_ = false;  // an onset (pitch or drum) has been applied
 };
 
 }  // namespace
