@@ -208,9 +208,10 @@ class Model {
   // Keeps only the listed items (in that order) of a state: samplers drop finished items.
   void select_items(DecoderState& state, const std::vector<int>& items) const;
 
-  // Int8 dynamic quantization of the T5 encoder-decoder's matrices (inputs projection,
-  // attention, MLP, logits; symmetric per-output-channel int8 weights, activations quantized
-  // per call by libtorch's oneDNN engine). The hconv front, embeddings and norms stay fp32.
+  // Int8 dynamic quantization of the T5 encoder's matrices (inputs projection, attention, MLP)
+  // and the decoder's cross-attention K/V projection (symmetric per-output-channel int8 weights,
+  // activations quantized per call by libtorch's oneDNN engine). The per-token decoder matrices,
+  // the hconv front, embeddings and norms stay fp32.
   // Returns the number of matrices packed (again: no-op). NotAvailableError when this
   // libtorch has no oneDNN quantized engine (int8_available()). Not thread-safe: call it
   // right after loading, before decoding.

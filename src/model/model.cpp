@@ -666,15 +666,13 @@ int Model::quantize_int8() {
     I.qpacked.emplace(w.unsafeGetTensorImpl(), st[0]);
   };
   pack(I.in_proj);
-  pack(I.logits_w);
   for (const auto& L : I.enc) {
     for (const Tensor* w : {&L.attn.wqkv, &L.attn.wo, &L.mlp.wi, &L.mlp.wo}) pack(*w);
   }
-  for (const auto& D : I.dec) {
-    for (const Tensor* w : {&D.self_attn.wqkv, &D.self_attn.wo, &D.cross_attn.wq, &D.cross_attn.wkv,
-                            &D.cross_attn.wo, &D.mlp.wi, &D.mlp.wo})
-      pack(*w);
-  }
+  // Decoder: only the cross-attention K/V projection (once per segment, over every frame). The
+  // per-token matrices stay fp32: with a few rows per call, quantizing the activations costs more
+  // than the int8 product saves (measured: decoding 256 -> 123 tokens/s with them, docs/performance.md).
+  for (const auto& D : I.dec) pack(D.cross_attn.wkv);
   return int(I.qpacked.size());
 }
 
