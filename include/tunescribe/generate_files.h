@@ -38,13 +38,16 @@ struct GenerateFilesConfig {
   std::string tempo, meter, key, instrument;  // "" = free (tempo/meter: from the prompt if any)
   std::string polyphony = "poly";  // mono | poly
   bool wav = false;             // also render NAME.wav with FluidSynth
+  // Score formats: NAME.abc and NAME.mid are always written; "musicxml" in this comma-separated
+  // list adds NAME.musicxml (the same score layout as the ABC, musicxml_writer.h).
+  std::string formats = "abc,mid";
   std::string soundfont;        // "" = default_soundfont()
   bool force = false;           // overwrite existing outputs
 };
 
 struct GeneratedPiece {
   std::string name;
-  std::vector<std::string> files;  // abc, mid[, wav]
+  std::vector<std::string> files;  // abc, mid[, wav][, musicxml]
   uint64_t seed = 0;
   GenerationResult result;
   NoteSequence notes;              // as written (transposed, with metadata)
@@ -74,7 +77,7 @@ class FileGenerator {
   struct Piece {
     uint64_t seed;
     std::string name;
-    std::vector<std::string> outs;  // abc, mid, [wav]
+    std::vector<std::string> outs;  // abc, mid, [wav], [musicxml]
   };
   void check_controls();
   void plan_pieces();
@@ -82,6 +85,7 @@ class FileGenerator {
 
   GenerateFilesConfig cfg_;
   double tempo_bpm_ = 0.0;
+  bool musicxml_ = false;  // formats includes "musicxml"
   int meter_num_ = 0, meter_den_ = 0;
   KeyName key_name_;
   std::string soundfont_;

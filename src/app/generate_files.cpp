@@ -5,12 +5,14 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/musicxml_writer.h"
 #include "tunescribe/model.h"
 #include "tunescribe/model_store.h"
 #include "tunescribe/note_files.h"
@@ -93,6 +95,14 @@ void FileGenerator::check_controls() {
       throw ConfigError("generate: --key \"" + o.key + "\" is not a key (e.g. C, G, Em, Bb, F#m, Ddor, Amix)");
     }
   }
+  {
+    std::stringstream ss(o.formats);
+    for (std::string f; std::getline(ss, f, ',');) {
+      if (f == "musicxml") musicxml_ = true;
+      else if (!f.empty() && f != "abc" && f != "mid")
+        throw ConfigError("generate: --format: unknown format '" + f + "' (choose from abc, mid, musicxml)");
+    }
+  }
   if (!o.prompt.empty() && !o.from_audio.empty())
     throw ConfigError("generate: --prompt and --from-audio cannot be used together");
   if (o.seed < 0) throw ConfigError("generate: --seed " + std::to_string(o.seed) + " must be >= 0");
@@ -120,8 +130,9 @@ void FileGenerator::plan_pieces() {
     p.seed = uint64_t(o.seed) + uint64_t(i);
     if (o.name.empty()) p.name = "generated-" + std::to_string(p.seed);
     else p.name = o.num == 1 ? o.name : o.name + "-" + std::to_string(p.seed);
-    for (const char* ext : {"abc", "mid", "wav"}) {
+    for (const char* ext : {"abc", "mid", "wav", "musicxml"}) {
       if (std::string(ext) == "wav" && !o.wav) continue;
+      if (std::string(ext) == "musicxml" && !musicxml_) continue;
       p.outs.push_back((dir / (p.name + "." + ext)).string());
     }
     if (!o.force)
@@ -196,8 +207,15 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   ac.title = p.name;
   ac.meter = cfg_.meter;
   ac.key = cfg_.key;
-  const AbcTune tune = write_abc(seq, ac);
+  const Analysis an = analyse_for_abc(seq, ac);
+  const ScoreLayout layout = lay_out_for_abc(seq, ac, an);  // one score for ABC and MusicXML
+  const AbcTune tune = write_abc(layout, ac);
   write_file_atomic(p.outs[0], tune.text);
+  if (musicxml_) {
+    MusicXmlConfig mc;
+    mc.title = p.name;
+    write_file_atomic(p.outs.back(), write_musicxml(layout, mc));
+  }
   MidiWriteOptions mo;
   if (tempo_bpm_ > 0) mo.bpm = tempo_bpm_;
   write_midi_file(p.outs[1], seq, mo);

@@ -44,6 +44,8 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_option("--instrument", o->files.instrument, "GM instrument name or program 0..127");
   sub->add_option("--polyphony", o->files.polyphony, "mono or poly")->capture_default_str()->check(CLI::IsMember({"mono", "poly"}));
   sub->add_flag("--wav", o->files.wav, "Also render audio with FluidSynth");
+  sub->add_option("-f,--format", o->files.formats, "Scores: NAME.abc and NAME.mid always; musicxml adds NAME.musicxml (MusicXML 4.0)")
+      ->capture_default_str();
   sub->add_option("--soundfont", o->files.soundfont, "Soundfont for --wav (default: Debian's GM soundfont)");
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout (one line per piece)");
   sub->add_flag("--force", o->files.force, "Overwrite existing outputs");
@@ -56,6 +58,7 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->footer("Examples:\n  tunescribe generate --seconds 20 --seed 7 -o out/\n"
               "  tunescribe generate --bars 16 --tempo 100 --meter 3/4 --key G --instrument violin --polyphony mono\n"
               "  tunescribe generate --prompt tune.abc --seconds 10 --wav\n"
+              "  tunescribe generate --bars 8 --seed 3 --format musicxml -o out/   (also out/generated-3.musicxml)\n"
               "Exit codes: 0 done, 1 an input or output failed, 2 usage error, 3 model error.");
   sub->callback([o, global, sub]() {
     o->files.seconds_given = sub->get_option("--seconds")->count() > 0;

@@ -128,7 +128,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   auto* sub = app.add_subcommand("transcribe", "Transcribe audio (WAV/FLAC/OGG/AIFF) or MIDI files to MIDI/JSON notes");
   sub->add_option("inputs", opt->inputs, "Input files or folders; '-' reads paths from stdin, one per line")->required();
   sub->add_option("-o,--output-dir", opt->batch.out_dir, "Output folder (default: beside each input)");
-  sub->add_option("-f,--format", opt->files.formats, "Comma-separated outputs: abc, mid, json")->capture_default_str();
+  sub->add_option("-f,--format", opt->files.formats, "Comma-separated outputs: abc, mid, json, musicxml (MusicXML 4.0, STEM.musicxml)")->capture_default_str();
   sub->add_option("-m,--model", opt->files.transcriber.model_dir, "Model directory (config.json + model.safetensors) or installed model name (tunescribe models); default: the shipped model");
   sub->add_flag("-r,--recursive", opt->batch.recursive, "Descend into subfolders of folder inputs");
   sub->add_flag("--force", opt->batch.force, "Overwrite existing outputs");
@@ -189,6 +189,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "Write a JSON summary (succeeded, skipped, failures with reasons, not done) to this file at the end, "
                   "also when interrupted");
   sub->footer("Examples:\n  tunescribe transcribe song.wav -o out/\n  tunescribe transcribe recordings/ -r --skip-existing --json > runs.jsonl\n"
+              "  tunescribe transcribe song.flac -f abc,musicxml -o out/   (out/song.abc + out/song.musicxml, one score)\n"
               "With --jobs > 1 the --json lines come in completion order.\n"
               "Exit codes: 0 all inputs done, 1 some input failed, 2 usage error, 3 model error,\n"
               "130 interrupted by SIGINT, 143 interrupted by SIGTERM (finished outputs are kept).");
