@@ -251,9 +251,9 @@ std::vector<std::string> musescore_problems(const std::string& log) {
     // MIDI export, not import: a note struck while the same pitch still sounds on the part's
     // channel (a pitch held in one hand and struck in the other) is not played ("MIDI collision
     // detected: newly played … interferes with already playing … which will continue to sound").
-    const bool collision = l.rfind("MIDI collision detected", 0) == 0 || l.rfind(" - Note;", 0) == 0 ||
-                           l.rfind("   - Note;", 0) == 0 || l.rfind(" ... interferes", 0) == 0 ||
-                           l.rfind(" ... which will", 0) == 0;
+    const std::string t = l.substr(std::min(l.size(), l.find_first_not_of(' ')));
+    const bool collision = t.rfind("MIDI collision detected", 0) == 0 || t.rfind("- Note;", 0) == 0 ||
+                           t.rfind("... interferes", 0) == 0 || t.rfind("... which will", 0) == 0;
     if (!noise && !collision) out.push_back(l);
   }
   return out;
@@ -621,4 +621,81 @@ TEST(MusicXmlCli, TranscribeAndGenerateWriteMusicXml) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   h = test::run_command("'" + bin + "' generate --help");
   EXPECT_NE(h.out.find("musicxml"), std::string::npos);
+}
+
+// Property test: seeded random performances (several instruments, drums, chords, notes off any
+// grid, odd meters, keys with modes, tempo given or estimated, 1/16 or 1/32 grid): every file
+// reads back as exactly the layout's notes, fills every measure, is well-formed, and MuseScore
+// imports all of them without a message and plays our notes (but for MIDI-export collisions).
+TEST(MusicXmlRobust, RandomPerformances) {
+  const int n_cases = 40;
+  std::mt19937 rng(18);
+  const std::vector<std::string> meters = {"",    "",    "2/4", "3/4", "4/4", "6/8", "9/8", "12/8", "5/8",
+                                           "7/8", "2/2", "3/8", "5/4", "11/16", "C", "C|", "3/2", "15/8"};
+  const std::vector<std::string> keys = {"", "", "G", "F", "Bb", "E", "C#m", "Ebm", "Ddor", "Amix", "F#", "Cb", "Gphr"};
+  std::vector<std::unique_ptr<ScoreLayout>> layouts;
+  std::vector<std::string> xmls;
+  for (int c = 0; c < n_cases; ++c) {
+    SCOPED_TRACE("case " + std::to_string(c));
+    std::uniform_real_distribution<double> u(0, 1);
+    NoteSequence seq;
+    const int n_programs = 1 + static_cast<int>(u(rng) * 3);
+    std::vector<int> programs;
+    for (int k = 0; k < n_programs; ++k) programs.push_back(u(rng) < 0.4 ? static_cast<int>(u(rng) * 8) : static_cast<int>(u(rng) * 128));
+    const bool drums = u(rng) < 0.3;
+    const double len_s = 4 + u(rng) * 16;
+    const int n_notes = 10 + static_cast<int>(u(rng) * 80);
+    for (int i = 0; i < n_notes; ++i) {
+      Note x;
+      x.onset_s = u(rng) * len_s;
+      x.offset_s = x.onset_s + 0.05 + u(rng) * (u(rng) < 0.2 ? 4.0 : 0.8);
+      x.is_drum = drums && u(rng) < 0.25;
+      x.program = x.is_drum ? 0 : programs[static_cast<size_t>(u(rng) * n_programs) % programs.size()];
+      x.pitch = x.is_drum ? 35 + static_cast<int>(u(rng) * 47) : 21 + static_cast<int>(u(rng) * 88);
+      x.velocity = 40 + static_cast<int>(u(rng) * 80);
+      seq.notes.push_back(x);
+      if (!x.is_drum && u(rng) < 0.3)  // a chord note
+        for (int k = 1 + static_cast<int>(u(rng) * 3); k > 0; --k) {
+          Note y = x;
+          y.pitch = std::min(108, x.pitch + 3 + static_cast<int>(u(rng) * 14));
+          y.onset_s += u(rng) * 0.03;
+          seq.notes.push_back(y);
+        }
+    }
+    seq.sort();
+    AbcWriterConfig cfg;
+    cfg.meter = meters[static_cast<size_t>(u(rng) * meters.size()) % meters.size()];
+    cfg.key = keys[static_cast<size_t>(u(rng) * keys.size()) % keys.size()];
+    cfg.tempo_bpm = u(rng) < 0.5 ? 0.0 : 50 + std::floor(u(rng) * 150);
+    cfg.grid_denominator = u(rng) < 0.3 ? 32 : 16;
+    cfg.triplets = u(rng) < 0.8;
+    Written w;
+    ASSERT_NO_THROW(w = write_both(seq, cfg));
+    expect_full_measures(w);
+    EXPECT_EQ(xml_notes(w.xml, divisions_of(w.xml)), layout_quarters(w.layout));
+    if (c % 8 == 0) expect_well_formed(w.xml);
+    layouts.push_back(std::make_unique<ScoreLayout>(w.layout));
+    xmls.push_back(w.xml);
+  }
+  if (!have_musescore()) GTEST_SKIP() << "musescore3 missing: MuseScore import not checked";
+  std::vector<const ScoreLayout*> lp;
+  for (const auto& l : layouts) lp.push_back(l.get());
+  const std::string dir = test::temp_dir("mxl_robust");
+  const auto rts = musescore_round_trips(lp, xmls, dir);
+  for (size_t i = 0; i < rts.size(); ++i) {
+    SCOPED_TRACE("case " + std::to_string(i) + " (" + dir + "/" + std::to_string(i) + ".musicxml)");
+    ASSERT_TRUE(rts[i].converted);
+    // MuseScore 3.6 reports "instr 'D-I42', tick …: element already exists" for the note after a
+    // chord of several drum instruments (an importer limitation: a two-note drum chord followed by
+    // one note, written by hand, gives the same message); it still plays every note.
+    const bool drums = xmls[i].find("<unpitched>") != std::string::npos;
+    for (const auto& p : rts[i].problems)
+      if (!(drums && p.find("element already exists") != std::string::npos)) ADD_FAILURE() << "musescore3: " << p;
+    if (rts[i].collisions == 0) {
+      EXPECT_EQ(rts[i].theirs, rts[i].ours);
+      EXPECT_EQ(rts[i].match, rts[i].ours);
+    } else {
+      EXPECT_GE(rts[i].match + rts[i].collisions, rts[i].ours);
+    }
+  }
 }

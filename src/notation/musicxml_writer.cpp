@@ -392,6 +392,7 @@ class Writer {
   const MusicXmlConfig& cfg_;
   std::ostringstream o_;
   int64_t divisions_ = 1;  // per quarter note
+  std::vector<std::vector<std::vector<ScoreGroup>>> groups_;  // [voice][bar]: as written (renotate_odd_beats)
   const Part* first_part_ = nullptr;  // carries the tempo
 
   int64_t dur(const Fraction& whole) const {
@@ -410,12 +411,16 @@ void Writer::choose_divisions() {
   auto take = [&](const Fraction& f) { d = lcm64(d, (f * Fraction(4)).den); };
   take(L_.bar_len);
   take(L_.pickup);
-  for (const auto& v : L_.voices)
+  groups_.clear();
+  for (const auto& v : L_.voices) {
+    groups_.emplace_back();
     for (const auto& b : v.bars) {
       take(b.end - b.start);
-      for (const auto& g : b.groups)
+      groups_.back().push_back(renotate_odd_beats(b.groups, L_));
+      for (const auto& g : groups_.back().back())
         for (const auto& p : g.pieces) take(p.length);
     }
+  }
   divisions_ = d;
 }
 
@@ -461,8 +466,7 @@ void Writer::staff_measure(const Part& p, size_t s, int bar, int xml_voice) {
        << "        <voice>" << xml_voice << "</voice>\n" << staff_tag() << "      </note>\n";
     return;
   }
-  const std::vector<ScoreGroup> groups =
-      renotate_odd_beats(L_.voices[static_cast<size_t>(st.voice)].bars[static_cast<size_t>(bar)].groups, L_);
+  const std::vector<ScoreGroup>& groups = groups_[static_cast<size_t>(st.voice)][static_cast<size_t>(bar)];
   // Flatten the pieces with their tuplet position.
   struct Item {
     const ScorePiece* p;
@@ -578,7 +582,14 @@ void Writer::part(const Part& p) {
     if (b == 0) {
       const Meter& m = L_.meter;
       o_ << "      <attributes>\n        <divisions>" << divisions_ << "</divisions>\n";
-      if (!p.drum) o_ << "        <key><fifths>" << L_.key.fifths << "</fifths><mode>" << mode_name(L_.key) << "</mode></key>\n";
+      // <mode> only for major and minor: MuseScore 3 reports "Unsupported mode" for the others
+      // (dorian …), whose signature is all a reader needs.
+      if (!p.drum) {
+        const std::string mode = mode_name(L_.key);
+        o_ << "        <key><fifths>" << L_.key.fifths << "</fifths>";
+        if (mode == "major" || mode == "minor") o_ << "<mode>" << mode << "</mode>";
+        o_ << "</key>\n";
+      }
       std::string symbol = m.text == "C" ? " symbol=\"common\"" : m.text == "C|" ? " symbol=\"cut\"" : "";
       o_ << "        <time" << symbol << "><beats>" << m.num << "</beats><beat-type>" << m.den << "</beat-type></time>\n";
       if (nst > 1) o_ << "        <staves>" << nst << "</staves>\n";
