@@ -1,5 +1,7 @@
 // abc_writer.h — performed notes (seconds) → one ABC 2.1 tune.
 //
+// The quantisation, voices, bars, ties and written pieces are score_layout.h's (shared with
+// the MusicXML writer); this component writes them as ABC text.
 // What it does: takes tempo, beat grid, meter (2/4 3/4 4/4 6/8 9/8 12/8) and key
 // from the analysis component (analysis.h: estimates, overrides or the
 // NoteSequence's MIDI metadata), places pickup bars, quantises
@@ -27,6 +29,7 @@
 #include "tunescribe/analysis.h"  // KeyProfile
 #include "tunescribe/music.h"
 #include "tunescribe/notes.h"
+#include "tunescribe/score_layout.h"
 
 namespace tunescribe {
 
@@ -55,24 +58,9 @@ struct AbcWriterConfig {
   void validate() const;          // throws ConfigError naming the field
 };
 
-// One written note (after quantisation, clipping to chord streams and merging).
-struct AbcQuantisedNote {
-  int voice = 0;       // index into AbcTune::voices
-  int pitch = 60;
-  Fraction start;      // whole notes from the start of the written music (the pickup bar included)
-  Fraction length;     // whole notes (> 0); the sum of tied pieces
-  int velocity = 100;
-  int program = 0;
-  bool is_drum = false;
-};
-
-struct AbcVoiceInfo {
-  std::string id;      // "P1", "P1R", "P1L", "D"
-  std::string name;    // GM instrument name ("" for a piano left hand)
-  std::string clef;    // "treble" | "bass" | "perc"
-  int program = 0;
-  bool is_drum = false;
-};
+// The written notes and voices are the score layout's (score_layout.h).
+using AbcQuantisedNote = WrittenNote;
+using AbcVoiceInfo = WrittenVoiceInfo;
 
 struct AbcTune {
   std::string text;                      // the tune, ending with a newline
@@ -104,6 +92,12 @@ AnalysisOptions abc_analysis_options(const AbcWriterConfig& cfg);
 Analysis analyse_for_abc(const NoteSequence& seq, const AbcWriterConfig& cfg);
 // write_abc with that analysis given (`an` must come from analyse_for_abc(seq, cfg)).
 AbcTune write_abc(const NoteSequence& seq, const AbcWriterConfig& cfg, const Analysis& an);
+// The score layout write_abc(seq, cfg, an) writes (cfg's min_note_s, grid_denominator and
+// split_piano), for callers that write it in other notations too (musicxml_writer.h).
+ScoreLayoutOptions abc_layout_options(const AbcWriterConfig& cfg);
+ScoreLayout lay_out_for_abc(const NoteSequence& seq, const AbcWriterConfig& cfg, const Analysis& an);
+// The ABC text of a layout (cfg's title, X:, unit length and line layout are used).
+AbcTune write_abc(const ScoreLayout& layout, const AbcWriterConfig& cfg);
 
 // "song" from "/a/b/song.mid" (for T:).
 std::string abc_title_from_path(const std::string& path);

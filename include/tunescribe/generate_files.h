@@ -39,15 +39,17 @@ struct GenerateFilesConfig {
   std::string tempo, meter, key, instrument;  // "" = free (tempo/meter: from the prompt if any)
   std::string polyphony = "poly";  // mono | poly
   bool wav = false;             // also render NAME.wav with FluidSynth
-  std::string formats;          // more outputs, comma-separated: svg (NAME.svg, NAME-2.svg …), roll
-                                // (NAME.roll.svg), wav (= wav above); view_outputs.h
+  // More outputs, comma-separated: NAME.abc and NAME.mid are always written; musicxml adds
+  // NAME.musicxml (the same score layout as the ABC, musicxml_writer.h); svg (NAME.svg, NAME-2.svg …),
+  // roll (NAME.roll.svg), wav (= wav above): view_outputs.h.
+  std::string formats = "abc,mid";
   std::string soundfont;        // "" = default_soundfont()
   bool force = false;           // overwrite existing outputs
 };
 
 struct GeneratedPiece {
   std::string name;
-  std::vector<std::string> files;  // abc, mid[, wav]
+  std::vector<std::string> files;  // abc, mid[, wav][, musicxml]
   uint64_t seed = 0;
   GenerationResult result;
   NoteSequence notes;              // as written (transposed, with metadata)
@@ -80,7 +82,7 @@ class FileGenerator {
   struct Piece {
     uint64_t seed;
     std::string name;
-    std::vector<std::string> outs;  // abc, mid, [wav]
+    std::vector<std::string> outs;  // abc, mid, [wav], [musicxml]
     std::vector<std::string> view_outs;  // first file of each of view_formats_
   };
   void check_controls();
@@ -89,6 +91,7 @@ class FileGenerator {
 
   GenerateFilesConfig cfg_;
   double tempo_bpm_ = 0.0;
+  bool musicxml_ = false;  // formats includes "musicxml"
   int meter_num_ = 0, meter_den_ = 0;
   KeyName key_name_;
   std::string soundfont_;

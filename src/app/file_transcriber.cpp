@@ -12,6 +12,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/musicxml_writer.h"
 #include "tunescribe/note_files.h"
 #include "tunescribe/note_tables.h"
 #include "tunescribe/notes.h"
@@ -24,9 +25,9 @@ std::vector<std::string> FileTranscriberConfig::format_list() const {
   std::string f;
   while (std::getline(ss, f, ',')) {
     if (f.empty()) continue;
-    if (f != "mid" && f != "json" && f != "abc" && f != "csv" && f != "txt" && !is_view_format(f))
+    if (f != "mid" && f != "json" && f != "abc" && f != "csv" && f != "txt" && f != "musicxml" && !is_view_format(f))
       throw ConfigError("transcribe: --format: unknown format '" + f +
-                        "' (choose from mid, json, abc, csv, txt, svg, roll, wav)");
+                        "' (choose from mid, json, abc, musicxml, csv, txt, svg, roll, wav)");
     if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
   }
   if (out.empty()) throw ConfigError("transcribe: --format is empty");
@@ -173,8 +174,12 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
   const bool audio = is_audio_path(job.input);
   const bool want_abc = std::find(formats_.begin(), formats_.end(), "abc") != formats_.end() ||
                         std::any_of(formats_.begin(), formats_.end(), is_view_format);  // pages, roll bars
+  const bool want_xml = std::find(formats_.begin(), formats_.end(), "musicxml") != formats_.end();
   std::unique_ptr<Analysis> an;
-  if (audio || want_abc) an = std::make_unique<Analysis>(analyse_for_abc(seq, ac));
+  if (audio || want_abc || want_xml) an = std::make_unique<Analysis>(analyse_for_abc(seq, ac));
+  // One score layout for ABC and MusicXML: the two notations never disagree.
+  std::unique_ptr<ScoreLayout> layout;
+  if (want_abc || want_xml) layout = std::make_unique<ScoreLayout>(lay_out_for_abc(seq, ac, *an));
   const Analysis* shown = audio ? an.get() : nullptr;
   // Every output is rendered before the batch writes any.
   res.outputs.resize(formats_.size());
@@ -183,7 +188,7 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
     if (f == "mid") {
       res.outputs[k] = midi_output(seq, shown);
     } else if (f == "abc") {
-      AbcTune tune = write_abc(seq, ac, *an);
+      AbcTune tune = write_abc(*layout, ac);
       res.outputs[k] = std::move(tune.text);
       res.record_extra["abc"] = {{"meter", tune.meter}, {"key", tune.key}, {"tempo_bpm", tune.tempo_bpm}, {"bars", tune.bars}};
     } else if (f == "json") {
@@ -197,6 +202,10 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
       res.outputs[k] = std::move(files.front());
       for (size_t p = 1; p < files.size(); ++p)
         res.extra_outputs.emplace_back(engraved_page_path(job.outputs[k], p + 1), std::move(files[p]));
+    } else if (f == "musicxml") {
+      MusicXmlConfig mc;
+      mc.title = ac.title;
+      res.outputs[k] = write_musicxml(*layout, mc);
     }
   }
   res.details = {{"notes", seq.notes.size()}, {"duration_s", dur}};

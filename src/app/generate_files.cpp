@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tunescribe/abc_writer.h"
 #include "tunescribe/analysis.h"
@@ -13,6 +14,7 @@
 #include "tunescribe/instruments.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/musicxml_writer.h"
 #include "tunescribe/model.h"
 #include "tunescribe/model_store.h"
 #include "tunescribe/note_files.h"
@@ -130,13 +132,25 @@ void FileGenerator::check_controls() {
       throw ConfigError("generate: --key \"" + o.key + "\" is not a key (e.g. C, G, Em, Bb, F#m, Ddor, Amix)");
     }
   }
+  std::string views;  // the view formats of --format
+  {
+    std::stringstream ss(o.formats);
+    for (std::string f; std::getline(ss, f, ',');) {
+      if (f.empty() || f == "abc" || f == "mid") continue;
+      if (f == "musicxml") musicxml_ = true;
+      else if (is_view_format(f)) views += (views.empty() ? "" : ",") + f;
+      else
+        throw ConfigError("generate: --format: unknown format '" + f +
+                          "' (choose from abc, mid, musicxml, svg, roll, wav)");
+    }
+  }
   if (!o.prompt.empty() && !o.from_audio.empty())
     throw ConfigError("generate: --prompt and --from-audio cannot be used together");
   if (o.seed < 0) throw ConfigError("generate: --seed " + std::to_string(o.seed) + " must be >= 0");
   if (!o.name.empty() && (o.name.find('/') != std::string::npos || o.name == "." || o.name == ".."))
     throw ConfigError("generate: --name \"" + o.name + "\" must be a plain file name without '/'");
   // --format svg,roll,wav (view_outputs.h): wav is --wav; svg without abcm2ps is left out (reported at the end).
-  for (const auto& f : parse_view_formats(o.formats, "generate")) {
+  for (const auto& f : parse_view_formats(views, "generate")) {
     if (f == "wav") cfg_.wav = true;
     else if (f == "svg" && find_abcm2ps().empty()) unavailable_ = abcm2ps_missing_message("generate");
     else view_formats_.push_back(f);
@@ -163,8 +177,9 @@ void FileGenerator::plan_pieces() {
     p.seed = uint64_t(o.seed) + uint64_t(i);
     if (o.name.empty()) p.name = "generated-" + std::to_string(p.seed);
     else p.name = o.num == 1 ? o.name : o.name + "-" + std::to_string(p.seed);
-    for (const char* ext : {"abc", "mid", "wav"}) {
+    for (const char* ext : {"abc", "mid", "wav", "musicxml"}) {
       if (std::string(ext) == "wav" && !o.wav) continue;
+      if (std::string(ext) == "musicxml" && !musicxml_) continue;
       p.outs.push_back((dir / (p.name + "." + ext)).string());
     }
     for (const auto& f : view_formats_) p.view_outs.push_back((dir / (p.name + "." + view_output_extension(f))).string());
@@ -247,10 +262,17 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   ac.title = p.name;
   ac.meter = cfg_.meter;
   ac.key = cfg_.key;
-  const AbcTune tune = write_abc(seq, ac, generated_analysis(seq, ac, prompt_.notes.empty()));
+  const Analysis an = generated_analysis(seq, ac, prompt_.notes.empty());
+  const ScoreLayout layout = lay_out_for_abc(seq, ac, an);  // one score for ABC and MusicXML
+  const AbcTune tune = write_abc(layout, ac);
   // The instrument's clef on its voice (the writer picks treble/bass by the median pitch).
   const std::string clef = gc.instrument >= 0 ? instrument_range(gc.instrument).clef : "";
   write_file_atomic(p.outs[0], set_abc_voice_clef(tune.text, clef));
+  if (musicxml_) {
+    MusicXmlConfig mc;
+    mc.title = p.name;
+    write_file_atomic(p.outs.back(), write_musicxml(layout, mc));
+  }
   MidiWriteOptions mo;
   if (tempo_bpm_ > 0) mo.bpm = tempo_bpm_;
   write_midi_file(p.outs[1], seq, mo);
@@ -260,7 +282,6 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   }
   if (!view_formats_.empty()) {  // svg pages, piano roll (view_outputs.h)
     ViewOutputConfig vc;
-    const Analysis an = analyse_for_abc(seq, ac);
     for (size_t k = 0; k < view_formats_.size(); ++k)
       for (const auto& f : write_view_files(p.view_outs[k], render_view(view_formats_[k], seq, ac, an, vc), cfg_.force, "generate"))
         out.files.push_back(f);

@@ -52,8 +52,10 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_flag("--wav", o->files.wav, "Also render audio with FluidSynth");
   sub->add_option("--soundfont", o->files.soundfont, "Soundfont for --wav (default: Debian's GM soundfont)");
   sub->add_option("-f,--format", o->files.formats,
-                  "More outputs besides NAME.abc and NAME.mid, comma-separated: svg (sheet music by abcm2ps, one "
-                  "file per page: NAME.svg, NAME-2.svg …), roll (piano-roll SVG: NAME.roll.svg), wav (= --wav)");
+                  "More outputs besides NAME.abc and NAME.mid, comma-separated: musicxml (NAME.musicxml, MusicXML 4.0), "
+                  "svg (sheet music by abcm2ps, one file per page: NAME.svg, NAME-2.svg …), roll (piano-roll SVG: "
+                  "NAME.roll.svg), wav (= --wav)")
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout (one line per piece)");
   sub->add_flag("--force", o->files.force, "Overwrite existing outputs");
   sub->add_option("--name", o->files.name, "Output name (default generated-SEED; with --num, NAME-SEED)");
@@ -68,6 +70,7 @@ void setup_generate(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
               "  tunescribe generate --seconds 30 -f svg,roll,wav   (sheet music, piano roll, audio)\n"
               "  tunescribe generate --prompt notes.csv --seconds 10   (CSV note events from transcribe --format csv)\n"
               "  tunescribe generate --from-audio song.mp3 --seconds 20 (MP3/Opus recordings work where libsndfile reads them)\n"
+              "  tunescribe generate --bars 8 --seed 3 --format musicxml -o out/   (also out/generated-3.musicxml)\n"
               "Exit codes: 0 done, 1 an input or output failed, 2 usage error, 3 model error.");
   sub->callback([o, global, sub]() {
     o->files.seconds_given = sub->get_option("--seconds")->count() > 0;

@@ -205,7 +205,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "Output folder (default: beside each input); with one input file also the output file itself "
                   "(-o song.mid: the format from the extension unless --format is given)");
   sub->add_option("-f,--format", opt->files.formats,
-                  "Comma-separated outputs: abc, mid, json, csv (note events: onset_s,offset_s,pitch,velocity,"
+                  "Comma-separated outputs: abc, mid, json, musicxml (MusicXML 4.0: STEM.musicxml), csv (note events: onset_s,offset_s,pitch,velocity,"
                   "program,instrument), txt (mir_eval: onset offset frequency_Hz); svg (sheet music by abcm2ps: "
                   "STEM.svg, STEM-2.svg … one file per page), roll (piano-roll SVG: STEM.roll.svg), wav (the notes "
                   "played by FluidSynth: STEM.synth.wav, 44.1 kHz 16-bit mono)")
@@ -296,6 +296,7 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
               "  tunescribe transcribe song.flac --format txt -o out/  (mir_eval notes: out/song.txt)\n"
               "Audio this build reads: " + audio_extensions_text() + " (M4A/AAC: convert first, e.g. ffmpeg -i in.m4a in.flac).\n"
               "Audio inputs longer than a minute report percent done and an ETA on stderr.\n"
+              "  tunescribe transcribe song.flac -f abc,musicxml -o out/   (out/song.abc + out/song.musicxml, one score)\n"
               "With --jobs > 1 the --json lines come in completion order.\n"
               "Exit codes: 0 all inputs done, 1 some input failed, 2 usage error, 3 model error,\n"
               "130 interrupted by SIGINT, 143 interrupted by SIGTERM (finished outputs are kept).");
