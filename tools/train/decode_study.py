@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import warnings
-import wave
 
 import numpy as np
 import torch
@@ -67,20 +66,10 @@ def main():
     fe = cfg["frontend"]
     dec = cfg.get("decoding", {})
     base = {"onset_threshold": dec.get("onset_threshold", 0.5), "frame_threshold": dec.get("frame_threshold", 0.3)}
-    period, c0, valid = H.frame_geometry(fe)
     lf = H.LogFreq(fe)
-    seg = fe["segment_frames"] * fe["hop_length"]
     probs, feats_seg, refs = {}, {}, {}
     for stem, group, corpus, piece in clips:
-        with wave.open(os.path.join(a.out, "clips", group, stem + ".wav")) as w:
-            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
-        S = max(1, -(-len(x) // seg))
-        x = np.pad(x, (0, S * seg - len(x)))
-        with torch.no_grad():
-            f = lf(torch.from_numpy(x.reshape(S, seg)))
-            h = model.front(f)[0]
-        probs[stem] = torch.cat([torch.sigmoid(h[:, :4]), h[:, 4:]], 1).numpy()
-        feats_seg[stem] = f.numpy()  # [S, T, n_bins]
+        probs[stem], feats_seg[stem], _ = E.clip_heads(model, lf, fe, os.path.join(a.out, "clips", group, stem + ".wav"))
         notes = []
         for tr in midi_notes.read_tracks(os.path.join(a.out, "ref", group, stem + ".mid")):
             notes += [(on, off, p, v) for on, off, p, v in tr.notes]

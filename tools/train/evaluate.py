@@ -142,27 +142,35 @@ def timing_stats(ref_dir, est_dir):
             "matched": len(dev)}
 
 
-def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
-    """Transcribe every WAV under clips_dir with the PyTorch hconv reference -> est_dir/*.mid."""
+def clip_heads(model, lf, fe, wav_path):
+    """A 16 kHz WAV clip through the PyTorch hconv front -> (probs [S, 4+F, T, 88]: sigmoid of the first
+    4 heads, raw family logits; log-frequency features [S, T, n_bins]; the clip's samples before it
+    was zero-padded to whole segments)."""
     import wave
     import torch
+    seg = fe["segment_frames"] * fe["hop_length"]
+    with wave.open(wav_path) as w:
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
+    S = max(1, -(-len(x) // seg))
+    n = len(x)
+    x = np.pad(x, (0, S * seg - n))
+    with torch.no_grad():
+        feats = lf(torch.from_numpy(x.reshape(S, seg)))
+        heads = model.front(feats)[0]
+    return torch.cat([torch.sigmoid(heads[:, :4]), heads[:, 4:]], 1).numpy(), feats.numpy(), n
+
+
+def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
+    """Transcribe every WAV under clips_dir with the PyTorch hconv reference -> est_dir/*.mid."""
     from tunescribe_train import hconv as H
     model, cfg = H.load_hconv(model_dir)
     fe = cfg["frontend"]
     lf = H.LogFreq(fe)
-    seg = fe["segment_frames"] * fe["hop_length"]
     os.makedirs(est_dir, exist_ok=True)
     for name in sorted(os.listdir(clips_dir)):
         if not name.endswith(".wav"):
             continue
-        with wave.open(os.path.join(clips_dir, name)) as w:
-            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32767.0
-        S = max(1, -(-len(x) // seg))
-        x = np.pad(x, (0, S * seg - len(x)))
-        with torch.no_grad():
-            feats = lf(torch.from_numpy(x.reshape(S, seg)))
-            heads = model.front(feats)[0]
-            probs = torch.cat([torch.sigmoid(heads[:, :4]), heads[:, 4:]], 1).numpy()
+        probs, _, n = clip_heads(model, lf, fe, os.path.join(clips_dir, name))
         notes = H.decode_frames(probs, fe, onset_t, frame_t, min_note_ms / 1000.0)
         by_prog = {}
         for on, off, p, v, prog, conf in notes:
@@ -170,7 +178,7 @@ def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
         chans = [c for c in range(16) if c != 9]
         channels = [{"channel": chans[i % 15], "controls": [(0.0, "program", prog, 0)], "notes": ns}
                     for i, (prog, ns) in enumerate(sorted(by_prog.items()))]
-        midi_notes.write_midi(os.path.join(est_dir, name[:-4] + ".mid"), channels, len(x) / SAMPLE_RATE)
+        midi_notes.write_midi(os.path.join(est_dir, name[:-4] + ".mid"), channels, n / SAMPLE_RATE)
 
 
 def run(cmd, **kw):
