@@ -170,8 +170,9 @@ def python_frames(model_dir, clips_dir, est_dir, onset_t, frame_t, min_note_ms):
     for name in sorted(os.listdir(clips_dir)):
         if not name.endswith(".wav"):
             continue
-        probs, _, n = clip_heads(model, lf, fe, os.path.join(clips_dir, name))
-        notes = H.decode_frames(probs, fe, onset_t, frame_t, min_note_ms / 1000.0)
+        probs, feats, n = clip_heads(model, lf, fe, os.path.join(clips_dir, name))
+        notes = H.decode_frames(probs, fe, onset_t, frame_t, min_note_ms / 1000.0, feats=feats,
+                                velocity_loudness=cfg.get("decoding", {}).get("velocity_loudness", 0.0))
         by_prog = {}
         for on, off, p, v, prog, conf in notes:
             by_prog.setdefault(prog, []).append((on, off, p, v))
