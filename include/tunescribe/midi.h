@@ -81,13 +81,6 @@ NoteSequence read_midi_file(const std::string& path, const MidiReadOptions& opt 
 NoteSequence read_midi_bytes(const std::vector<uint8_t>& bytes, const std::string& what,
                              const MidiReadOptions& opt = {});
 
-// A tempo near `bpm` (quarter notes per minute) that keeps one tick at 1/960 s, the tick of
-// the defaults (480 per quarter at 120 bpm): sets opt->ticks_per_quarter = 3m and returns
-// 19200 / m (µs per quarter 3125m, exact) for the integer m nearest 19200 / bpm (1..10922).
-// Notes written with that tempo fall on the same ticks of seconds, so they read back at the
-// same times as without it. Relative tempo error at most bpm / 38400 (0.26 % at 100 bpm).
-double fit_tempo_to_default_tick(double bpm, MidiWriteOptions* opt);
-
 // Throws ConfigError (bad options) or InputError (a note/tempo that cannot be
 // written: non-finite time, pitch or program outside 0..127, tempo <= 0).
 std::vector<uint8_t> write_midi_bytes(const NoteSequence& seq, const MidiWriteOptions& opt = {});

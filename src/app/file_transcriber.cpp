@@ -12,6 +12,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/log.h"
 #include "tunescribe/midi.h"
+#include "tunescribe/midi_bar_grid.h"
 #include "tunescribe/musicxml_writer.h"
 #include "tunescribe/note_files.h"
 #include "tunescribe/note_tables.h"
@@ -131,16 +132,17 @@ NoteSequence FileTranscriber::read(const std::string& input, int worker, double*
 
 namespace {
 
-// The .mid of an audio input carries the analysis' tempo, time and key signatures at 0 s; the
-// tempo is fitted so that one tick stays 1/960 s and the notes keep the seconds they had without
-// it. A MIDI input is written with its own metadata, as read.
-std::string midi_output(const NoteSequence& seq, const Analysis* an) {
+// The .mid of an audio input carries the score's bars (midi_bar_grid.h): the written tempo,
+// meter and key, bar 1 where the ABC's bar 1 starts (a pickup as a short first bar) and a tempo
+// map that keeps later bar lines on the ABC's; the notes keep their seconds to a tick. A MIDI
+// input is written with its own metadata, as read.
+std::string midi_output(const NoteSequence& seq, const ScoreLayout* layout, const Analysis* an) {
   std::vector<uint8_t> b;
-  if (an) {
+  if (an && layout) {
     NoteSequence with_meta = seq;
-    set_analysis_metadata(*an, &with_meta);
+    set_bar_grid_metadata(*layout, *an, &with_meta);
     MidiWriteOptions mo;
-    with_meta.tempos.front().bpm = fit_tempo_to_default_tick(with_meta.tempos.front().bpm, &mo);
+    mo.ticks_per_quarter = kBarGridTicksPerQuarter;
     b = write_midi_bytes(with_meta, mo);
   } else {
     b = write_midi_bytes(seq);
@@ -179,14 +181,15 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
   if (audio || want_abc || want_xml) an = std::make_unique<Analysis>(analyse_for_abc(seq, ac));
   // One score layout for ABC and MusicXML: the two notations never disagree.
   std::unique_ptr<ScoreLayout> layout;
-  if (want_abc || want_xml) layout = std::make_unique<ScoreLayout>(lay_out_for_abc(seq, ac, *an));
+  const bool want_mid = std::find(formats_.begin(), formats_.end(), "mid") != formats_.end();
+  if (want_abc || want_xml || (audio && want_mid)) layout = std::make_unique<ScoreLayout>(lay_out_for_abc(seq, ac, *an));
   const Analysis* shown = audio ? an.get() : nullptr;
   // Every output is rendered before the batch writes any.
   res.outputs.resize(formats_.size());
   for (size_t k = 0; k < formats_.size(); ++k) {
     const auto& f = formats_[k];
     if (f == "mid") {
-      res.outputs[k] = midi_output(seq, shown);
+      res.outputs[k] = midi_output(seq, audio ? layout.get() : nullptr, shown);
     } else if (f == "abc") {
       AbcTune tune = write_abc(*layout, ac);
       res.outputs[k] = std::move(tune.text);

@@ -654,13 +654,6 @@ void MidiWriteOptions::validate() const {
     throw ConfigError("midi: bpm = " + std::to_string(bpm) + " out of range 1..60000000");
 }
 
-double fit_tempo_to_default_tick(double bpm, MidiWriteOptions* opt) {
-  if (!std::isfinite(bpm) || bpm <= 0) throw InputError("midi: cannot write a tempo of " + std::to_string(bpm) + " bpm");
-  const long long m = std::clamp<long long>(std::llround(19200.0 / bpm), 1, 10922);
-  opt->ticks_per_quarter = static_cast<int>(3 * m);
-  return 19200.0 / static_cast<double>(m);
-}
-
 std::vector<uint8_t> write_midi_bytes(const NoteSequence& seq, const MidiWriteOptions& opt) {
   opt.validate();
   for (const auto& n : seq.notes) {
