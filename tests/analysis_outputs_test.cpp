@@ -289,3 +289,40 @@ TEST(AnalysisOutputs, MidiInputOutputsUnchanged) {
   EXPECT_FALSE(j.contains("tempo_bpm") || j.contains("meter") || j.contains("key") || j.contains("tempo_beat"));
   fs::remove_all(dir);
 }
+
+// The real program: MuseScore 3 imports the .mid with the ABC's bars — as many measures, the
+// pickup (after any lead-in rests) as its short first measure, the meter from measure 2.
+TEST(AnalysisOutputs, MuseScoreReadsTheMidiBars) {
+  if (!tunescribe::test::have_program("musescore3")) GTEST_SKIP() << "musescore3 missing";
+  const std::string dir = tunescribe::test::temp_dir("midi_bars_musescore");
+  AbcWriterConfig cfg;
+  cfg.meter = "3/4";
+  cfg.tempo_bpm = 150;
+  for (double lead : {0.0, 0.5}) {
+    SCOPED_TRACE("lead-in " + std::to_string(lead) + " s");
+    const NoteSequence seq = pickup_waltz(lead, 0.4, 0.0, false);
+    const Analysis an = analyse_for_abc(seq, cfg);
+    const ScoreLayout L = lay_out_for_abc(seq, cfg, an);
+    ASSERT_EQ(L.pickup, Fraction(1, 4));
+    NoteSequence with = seq;
+    set_bar_grid_metadata(L, an, &with);
+    MidiWriteOptions mo;
+    mo.ticks_per_quarter = kBarGridTicksPerQuarter;
+    const auto bytes = write_midi_bytes(with, mo);
+    std::ofstream(dir + "/in.mid", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                           static_cast<std::streamsize>(bytes.size()));
+    fs::remove(dir + "/out.musicxml");
+    const auto r = run_command("cd " + q(dir) + " && QT_QPA_PLATFORM=offscreen timeout 120 musescore3 in.mid -o out.musicxml");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string xml = slurp(dir + "/out.musicxml");
+    size_t measures = 0;
+    for (size_t p = xml.find("<measure "); p != std::string::npos; p = xml.find("<measure ", p + 1)) ++measures;
+    EXPECT_EQ(static_cast<int>(measures), L.bars());
+    const size_t first = xml.find("<measure ");
+    ASSERT_NE(first, std::string::npos);
+    EXPECT_NE(xml.substr(first, xml.find('>', first) - first).find("implicit=\"yes\""), std::string::npos)
+        << "the short first bar is a pickup measure";
+    EXPECT_NE(xml.find("<beats>3</beats>"), std::string::npos);
+  }
+  fs::remove_all(dir);
+}

@@ -7,7 +7,8 @@
 // bar 1 (a pickup stays a short first bar), every later bar line falls within a quarter of a
 // sixteenth of the written bar line, and the notes keep their seconds (to a tick).
 //   - The audio before the written music (the lead-in, [0 s, layout.start_s)) becomes rests at
-//     the start of bar 1, as whole sixteenths at a tempo of their own; bar 1's time signature
+//     the start of bar 1, as whole sixteenths at a tempo of their own (none when it is under
+//     half a sixteenth: bar 1 then starts at 0 s, that much early); bar 1's time signature
 //     is then lead-in + written bar 1 (e.g. 5/16 for a sixteenth of silence before a quarter
 //     pickup), and the meter follows at bar 2. With no lead-in and no pickup: the meter at 0.
 //   - Tempo: the written tempo (ABC Q:) from bar 1; a new tempo event at a bar line only where

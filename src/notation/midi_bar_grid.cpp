@@ -38,11 +38,10 @@ void set_bar_grid_metadata(const ScoreLayout& L, const Analysis& an, NoteSequenc
   if (p0 >= bar1_end) return;
   const double lead_s = std::max(0.0, written_time_s(L, an, p0));
   const double quarter_s = 60.0 / quarter_bpm(an);
-  int64_t lead_16 = 0;  // sixteenths of rest before p0
-  if (lead_s > 1e-3) {
-    lead_16 = std::max<int64_t>(1, std::llround(lead_s / (quarter_s / 4.0)));
-    lead_16 = std::max<int64_t>(lead_16, static_cast<int64_t>(std::ceil(lead_s * 4e6 / double(kMaxUspq))));
-  }
+  // Sixteenths of rest before p0 (none for under half a sixteenth: bar 1 then starts at 0 s,
+  // that early, and its tempo takes up the difference).
+  int64_t lead_16 = std::llround(lead_s / (quarter_s / 4.0));
+  if (lead_16 > 0) lead_16 = std::max<int64_t>(lead_16, static_cast<int64_t>(std::ceil(lead_s * 4e6 / double(kMaxUspq))));
   const Fraction first_bar = Fraction(lead_16, 16) + (bar1_end - p0);
   const bool partial = first_bar != m.bar();
   int64_t ts_den = std::max<int64_t>(first_bar.den, m.den);
