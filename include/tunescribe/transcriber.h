@@ -64,12 +64,6 @@ class Transcriber {
 
   int sample_rate_hz() const;
   std::string model_name() const;   // from config.json
-  // The libsamplerate converter this model's front end needs (AudioConfig::resample_quality):
-  // SINC_BEST (0) for the MT3 log-mel, whose top band reaches 7.6 kHz (96 % of Nyquist);
-  // SINC_MEDIUM (1, passband to 90 % of Nyquist, 121 dB, ~5x faster) for the log-frequency front
-  // end, whose notes lie below 4.2 kHz. Resampling at SINC_BEST alone runs at ~31x real time on one
-  // core, more than the whole frames path costs.
-  int preferred_resample_quality() const;
   std::string decoder() const;      // the decoding path in use: "tokens" or "frames"
   std::string precision() const;    // the T5 arithmetic in use: "fp32" or "int8"
   // The frames decoder's effective settings (model defaults + overrides).

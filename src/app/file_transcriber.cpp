@@ -112,7 +112,7 @@ NoteSequence FileTranscriber::read(const std::string& input, int worker, double*
   ac.resample_quality = cfg_.resample == "best"     ? 0
                         : cfg_.resample == "medium" ? 1
                         : cfg_.resample == "fast"   ? 2
-                                                    : transcriber->preferred_resample_quality();
+                                                    : kResamplePolyphase;  // auto, polyphase
   // Streamed: decoded, resampled and transcribed one segment at a time, so memory does not grow
   // with the recording's length.
   AudioStream audio(input, ac);

@@ -22,6 +22,7 @@
 
 #include "tunescribe/audio_formats.h"
 #include "tunescribe/errors.h"
+#include "tunescribe/resampler.h"
 #include "tunescribe/fileutil.h"
 
 namespace tunescribe {
@@ -147,10 +148,10 @@ void AudioConfig::validate() const {
   range("min_input_rate_hz", min_input_rate_hz, 1, 10000000);
   range("max_input_rate_hz", max_input_rate_hz, min_input_rate_hz, 10000000);
   range("block_frames", block_frames, 1, 1 << 24);
-  range("resample_quality", resample_quality, SRC_SINC_BEST_QUALITY, SRC_LINEAR);
+  range("resample_quality", resample_quality, kResamplePolyphase, SRC_LINEAR);
   if (resample_quality > SRC_SINC_FASTEST)
     throw ConfigError("audio: AudioConfig.resample_quality = " + std::to_string(resample_quality) +
-                      " is not band-limited; use 0 (sinc best), 1 (sinc medium) or 2 (sinc fastest)");
+                      " is not band-limited; use -1 (polyphase), 0 (sinc best), 1 (sinc medium) or 2 (sinc fastest)");
 }
 
 // ---------------------------------------------------------------------------
@@ -168,7 +169,8 @@ struct AudioStream::Impl {
   double ratio = 1.0;
   size_t block = 0;
   std::vector<float> inter, mono, out_block;
-  SrcPtr src;
+  SrcPtr src;                                   // libsamplerate, or
+  std::unique_ptr<PolyphaseResampler> poly;     // tunescribe's own (resampler.h)
   std::vector<float> pending;  // output of the last block not yet handed out
   size_t pending_pos = 0;
   long long total_in = 0;      // input frames decoded
@@ -192,6 +194,12 @@ struct AudioStream::Impl {
 
   // Feed n mono frames to the resampler; at the end, until the filter is drained.
   void run_src(const float* data, size_t n, bool last) {
+    if (poly) {
+      out_block.clear();
+      poly->process(data, n, last, &out_block);
+      append(out_block.data(), out_block.size());
+      return;
+    }
     SRC_DATA d{};
     d.data_in = data;
     d.input_frames = long(n);
@@ -280,9 +288,13 @@ AudioStream::AudioStream(const std::string& path, const AudioConfig& cfg) : impl
   if (s.resampling && !src_is_valid_ratio(s.ratio))
     throw InputError(prefix(path) + "cannot resample " + std::to_string(in.samplerate) + " Hz to " +
                      std::to_string(cfg.target_rate_hz) + " Hz (ratio outside 1/256 to 256)");
-  if (s.resampling) {
+  if (s.resampling && cfg.resample_quality == kResamplePolyphase &&
+      PolyphaseResampler::supports(in.samplerate, cfg.target_rate_hz)) {
+    s.poly = std::make_unique<PolyphaseResampler>(in.samplerate, cfg.target_rate_hz);
+    s.out_block.reserve(size_t(std::ceil(double(s.block) * s.ratio)) + 64);
+  } else if (s.resampling) {  // libsamplerate; SINC_BEST for a ratio the polyphase filter does not take
     int err = 0;
-    s.src.reset(src_new(cfg.resample_quality, 1, &err));
+    s.src.reset(src_new(std::max(cfg.resample_quality, int(SRC_SINC_BEST_QUALITY)), 1, &err));
     if (!s.src) throw InputError(prefix(path) + "cannot create resampler: " + src_strerror(err));
     s.out_block.resize(size_t(std::ceil(double(s.block) * s.ratio)) + 64);
   }

@@ -255,9 +255,9 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "for the accuracy cost) or auto (the model's inference.precision, else fp32)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "fp32", "int8"}));
   sub->add_option("--resample", opt->files.resample,
-                  "Resampler for audio not at the model's rate (libsamplerate): best (SINC_BEST), medium "
-                  "(SINC_MEDIUM, ~5x faster), fast (SINC_FASTEST) or auto (what the model's front end needs: "
-                  "best for MT3 log-mel models, medium for hconv models)")
+                  "Resampler for audio not at the model's rate: auto (tunescribe's polyphase windowed-sinc filter, "
+                  "passband to 95 % of Nyquist, 100 dB; rare rate pairs it does not take use best) or libsamplerate's "
+                  "best (SINC_BEST, ~20x slower), medium (SINC_MEDIUM) or fast (SINC_FASTEST)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "best", "medium", "fast"}));
   // Frames decoder flags in [0, max]: each sets its override only when given (else the model's
   // "decoding" value applies).

@@ -173,7 +173,6 @@ Transcriber::~Transcriber() = default;
 
 int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; }
 std::string Transcriber::model_name() const { return impl_->model->name(); }
-int Transcriber::preferred_resample_quality() const { return impl_->mel_cfg.is_logfreq() ? 1 : 0; }
 std::string Transcriber::precision() const { return impl_->model->quantized() ? "int8" : "fp32"; }
 std::string Transcriber::decoder() const { return impl_->use_frames ? "frames" : "tokens"; }
 const FramesDecoderConfig& Transcriber::frames_config() const { return impl_->frames_cfg; }

@@ -1,7 +1,7 @@
 // bench_transcribe — end-to-end speed and memory of the real Transcriber path.
 //
 //   build/bin/bench_transcribe [--model DIR]... [--random-config SPEC]...
-//       [--audio FILE] [--resample-quality 0] [--duration-s S] [--threads 2] [--batch-size 8]
+//       [--audio FILE] [--resample-quality -1] [--duration-s S] [--threads 2] [--batch-size 8]
 //       [--max-steps 1024,128] [--decoder auto] [--precision auto|fp32|int8] [--repeat 2] [--keep-dir DIR]
 //
 // Models: --model DIR (a model directory; default models/tiny when no model
@@ -15,7 +15,7 @@
 //
 // Audio: --audio FILE (default examples/tunescribe-waltz.flac) is decoded and
 // resampled with load_audio (timed: "load"; --resample-quality is
-// AudioConfig::resample_quality: 0 SINC_BEST, the default, 1 SINC_MEDIUM,
+// AudioConfig::resample_quality: -1 polyphase (resampler.h), the default, 0 SINC_BEST, 1 SINC_MEDIUM,
 // 2 SINC_FASTEST); --duration-s S tiles the decoded signal to S seconds in memory (the load time is then scaled by S / file
 // duration, i.e. charged as if a file of S seconds had been read).
 //
@@ -159,7 +159,7 @@ struct RunResult {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, batch_size = 8, repeat = 2, resample_quality = 0;
+  int threads = 2, batch_size = 8, repeat = 2, resample_quality = -1;
   double duration_s = 0;
   std::string audio_path = std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.flac";
   std::string steps_arg = "1024,128", keep_dir, decoder_arg = "auto", precision = "auto";
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: bench_transcribe [--model DIR]... [--random-config base|20m|small|mt3|D,HxHD,MLP,ENC,DEC]... "
-                   "[--audio FILE] [--resample-quality 0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] "
+                   "[--audio FILE] [--resample-quality -1|0|1|2] [--duration-s S] [--threads N] [--batch-size N] [--max-steps N,N] "
                    "[--decoder auto|tokens|frames[,...]] [--precision auto|fp32|int8] [--repeat N] "
                    "[--keep-dir DIR]\n");
       return 2;
