@@ -16,6 +16,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/instruments.h"
+#include "tunescribe/score_layout.h"
 #include "tunescribe/midi.h"
 #include "tunescribe/note_files.h"
 #include "tunescribe/note_tables.h"
@@ -444,9 +445,21 @@ TEST(Instruments, RangesClefsAndFolding) {
   EXPECT_EQ(s.notes[0].pitch, 64);
   EXPECT_EQ(s.notes[1].pitch, 98);
   EXPECT_EQ(s.notes[2].pitch, 30) << "drums stay";
-  const std::string abc = "X:1\nK:C\nV:P1 clef=bass name=\"Viola\"\nV:D clef=perc\nV:P2R clef=treble\n";
-  EXPECT_EQ(set_abc_voice_clef(abc, "alto"),
-            "X:1\nK:C\nV:P1 clef=alto name=\"Viola\"\nV:D clef=perc\nV:P2R clef=treble\n");
+  // The clef goes on the layout's pitched voices (not drums, not a piano's hands), and the ABC
+  // writer writes it.
+  ScoreLayout L;
+  for (const char* id : {"P1", "D", "P2R", "P2L"}) {
+    ScoreVoice v;
+    v.info = {id, "", std::string(id) == "D" ? "perc" : "bass", 41, std::string(id) == "D"};
+    L.voices.push_back(v);
+  }
+  set_voice_clef(&L, "alto");
+  EXPECT_EQ(L.voices[0].info.clef, "alto");
+  EXPECT_EQ(L.voices[1].info.clef, "perc");
+  EXPECT_EQ(L.voices[2].info.clef, "bass");
+  EXPECT_EQ(L.voices[3].info.clef, "bass");
+  set_voice_clef(&L, "");
+  EXPECT_EQ(L.voices[0].info.clef, "alto");
 }
 
 TEST(Instruments, GenerateKeepsToTheRangeAndClef) {

@@ -457,8 +457,9 @@ TEST(ModelDecoding, KvCacheEqualsFullRecompute) {
 
 TEST(ModelDecoding, BatchEqualsSingleItems) {
   const Model& m = tiny();
-  const std::vector<float> mel = test_mel(3, 64, 512);
-  EncoderOutput enc = m.encode(mel.data(), 3, 64);
+  // 6 items: the encoder runs them in calls of at most 4 (one worker: 4 + 2; two: 3 + 3).
+  const std::vector<float> mel = test_mel(6, 64, 512);
+  EncoderOutput enc = m.encode(mel.data(), 6, 64, /*workers=*/1);
   GreedyOptions one;
   one.workers = 1;
   auto batched = m.greedy_decode(enc, 20, one);
@@ -468,10 +469,10 @@ TEST(ModelDecoding, BatchEqualsSingleItems) {
   GreedyOptions two;
   two.workers = 2;
   EXPECT_EQ(m.greedy_decode(enc, 20, two), batched);
-  EncoderOutput enc2 = m.encode(mel.data(), 3, 64, /*workers=*/2);
+  EncoderOutput enc2 = m.encode(mel.data(), 6, 64, /*workers=*/2);
   EXPECT_LE(max_abs_diff(enc2.to_vector(), enc.to_vector()), 1e-5f);
   const size_t per = size_t(64) * 512;
-  for (int b = 0; b < 3; ++b) {
+  for (int b = 0; b < 6; ++b) {
     EncoderOutput one = m.encode(mel.data() + b * per, 1, 64);
     auto e1 = one.to_vector(), eb = enc.to_vector();
     std::vector<float> slice(eb.begin() + b * 64 * 64, eb.begin() + (b + 1) * 64 * 64);

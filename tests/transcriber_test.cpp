@@ -211,3 +211,23 @@ TEST(TranscriberStream, RejectsAStreamAtTheWrongRate) {
   EXPECT_THROW(tiny().transcribe(stream), ts::ConfigError);
   fs::remove_all(dir);
 }
+
+// batch_size 0 (the default) resolves per decoding path: 16 segments for the token decoder
+// (weights streamed once per step for more rows), 8 for the frames decoder; a set value is kept.
+TEST(TranscriberConfig, AutoBatchSizeFollowsTheDecodingPath) {
+  ts::TranscriberConfig cfg;
+  EXPECT_EQ(cfg.batch_size, 0);
+  cfg.model_dir = tiny_dir();
+  cfg.n_threads = 1;
+  EXPECT_EQ(ts::Transcriber(cfg).batch_size(), 16);
+  cfg.model_dir = std::string(TUNESCRIBE_SOURCE_DIR) + "/models/default";
+  ts::Transcriber frames(cfg);
+  ASSERT_EQ(frames.decoder(), "frames");
+  EXPECT_EQ(frames.batch_size(), 8);
+  cfg.decoder = "tokens";
+  EXPECT_EQ(ts::Transcriber(cfg).batch_size(), 16);
+  cfg.batch_size = 3;
+  EXPECT_EQ(ts::Transcriber(cfg).batch_size(), 3);
+  cfg.batch_size = -1;
+  EXPECT_THROW(cfg.validate(), ts::ConfigError);
+}

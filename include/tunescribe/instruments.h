@@ -32,8 +32,4 @@ const InstrumentRange& instrument_range(int program);
 // [low, high] (high - low must be >= 11; ConfigError otherwise). Returns the number of notes moved.
 int fold_into_range(NoteSequence& seq, int low, int high);
 
-// The ABC text with `clef=` of every pitched voice (V: lines not of the percussion clef, and not the
-// two hands of a split piano, whose ids end in R/L) set to `clef`. "" leaves the text as is.
-std::string set_abc_voice_clef(const std::string& abc, const std::string& clef);
-
 }  // namespace tunescribe

@@ -100,6 +100,11 @@ struct ScoreLayout {
 // (component "abc") when inner chord notes beyond 8 at once are left out.
 ScoreLayout lay_out_score(const std::vector<Note>& notes, const Analysis& an, const ScoreLayoutOptions& options);
 
+// Sets the clef of every pitched voice that is not a hand of a split piano (ids ending in R/L) —
+// e.g. an instrument's own clef (instruments.h) for generated music; "" changes nothing. The ABC
+// writer writes it as `clef=`; the MusicXML writer chooses clefs from the program and range.
+void set_voice_clef(ScoreLayout* layout, const std::string& clef);
+
 // A pitch spelled for a key: the letter's alteration in the line-of-fifths window around the
 // tonic (tonic - 5 .. tonic + 6). octave: scientific (C4 = MIDI 60), of the letter.
 struct SpelledPitch {

@@ -26,7 +26,10 @@ namespace tunescribe {
 struct TranscriberConfig {
   std::string model_dir;    // empty = default_model_dir()
   int n_threads = 2;        // libtorch intra-op threads (set once per process)
-  int batch_size = 8;       // segments decoded together
+  // Segments decoded together; 0 = the decoding path's default: 16 for tokens (each decoding step
+  // streams the whole decoder's weights, so more rows per step pay: MT3 30 s clip RTF 0.12 -> 0.08
+  // from 8 to 16), 8 for frames (16 is slower there and doubles the memory). docs/performance.md.
+  int batch_size = 0;
   int max_decode_steps = 1024;
   // "auto" (the model's decoding.default; "tokens" for models without dense heads),
   // "tokens" or "frames" (hconv models only: ConfigError otherwise).
@@ -65,6 +68,7 @@ class Transcriber {
   int sample_rate_hz() const;
   std::string model_name() const;   // from config.json
   std::string decoder() const;      // the decoding path in use: "tokens" or "frames"
+  int batch_size() const;           // segments per batch in use (batch_size 0 resolved)
   std::string precision() const;    // the T5 arithmetic in use: "fp32" or "int8"
   // The frames decoder's effective settings (model defaults + overrides).
   const FramesDecoderConfig& frames_config() const;

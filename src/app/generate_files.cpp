@@ -263,11 +263,11 @@ GeneratedPiece FileGenerator::generate(size_t i) {
   ac.meter = cfg_.meter;
   ac.key = cfg_.key;
   const Analysis an = generated_analysis(seq, ac, prompt_.notes.empty());
-  const ScoreLayout layout = lay_out_for_abc(seq, ac, an);  // one score for ABC and MusicXML
+  ScoreLayout layout = lay_out_for_abc(seq, ac, an);  // one score for ABC and MusicXML
+  // The instrument's clef on its voice (the layout picks treble/bass by the median pitch).
+  if (gc.instrument >= 0) set_voice_clef(&layout, instrument_range(gc.instrument).clef);
   const AbcTune tune = write_abc(layout, ac);
-  // The instrument's clef on its voice (the writer picks treble/bass by the median pitch).
-  const std::string clef = gc.instrument >= 0 ? instrument_range(gc.instrument).clef : "";
-  write_file_atomic(p.outs[0], set_abc_voice_clef(tune.text, clef));
+  write_file_atomic(p.outs[0], tune.text);
   if (musicxml_) {
     MusicXmlConfig mc;
     mc.title = p.name;

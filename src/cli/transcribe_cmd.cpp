@@ -237,7 +237,9 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
   sub->add_flag("--ignore-midi-meta", [opt](int64_t) { opt->files.abc.use_midi_metadata = false; }, "ABC: estimate tempo/meter/key even when a MIDI input carries them");
   sub->add_flag("--no-sustain", [opt](int64_t) { opt->files.apply_sustain = false; }, "MIDI inputs: do not extend notes by the sustain pedal (CC64)");
   sub->add_option("-t,--threads", opt->files.transcriber.n_threads, "libtorch threads")->capture_default_str()->check(CLI::Range(1, 256));
-  sub->add_option("-b,--batch-size", opt->files.transcriber.batch_size, "Segments decoded together")->capture_default_str()->check(CLI::Range(1, 1024));
+  sub->add_option("-b,--batch-size", opt->files.transcriber.batch_size,
+                  "Segments decoded together; 0 = auto (16 for the tokens decoder, 8 for frames)")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
   sub->add_option("-j,--jobs", opt->batch.jobs,
                   "Parallel file workers, each with its own model copy running --threads workers; "
                   "jobs x threads is kept within the hardware threads (--threads is lowered)")

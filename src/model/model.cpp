@@ -707,6 +707,23 @@ void run_chunks(int n, int workers, F fn) {
 
 }  // namespace
 
+namespace {
+// Segments [b0, b1) of `mel`, at most kEncodeRows per call: a larger call's activations fall out
+// of the core's cache (measured on MT3, 2 workers: 67.9 ms/segment with 4 segments a call, 79.8
+// with 8).
+Tensor encode_rows(const Model::Impl& I, const float* mel, int b0, int b1, int frames, int depth) {
+  constexpr int kEncodeRows = 4;
+  const size_t item = size_t(frames) * depth;
+  std::vector<Tensor> sub;
+  for (int s = b0; s < b1; s += kEncodeRows) {
+    const int e = std::min(b1, s + kEncodeRows);
+    Tensor x = torch::from_blob(const_cast<float*>(mel) + s * item, {e - s, frames, depth}, torch::kFloat);
+    sub.push_back(I.encode(I.encoder_input(x)));
+  }
+  return sub.size() == 1 ? sub[0] : torch::cat(sub, 0);
+}
+}  // namespace
+
 EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers) const {
   const ModelConfig& c = impl_->cfg;
   const int depth = feature_depth();
@@ -722,20 +739,18 @@ EncoderOutput Model::encode(const float* mel, int batch, int frames, int workers
   if (workers > 1 && batch > 1) {
     const int n = std::min(workers, batch);
     std::vector<Tensor> parts(static_cast<size_t>(n));
-    const size_t item = size_t(frames) * depth;
     run_chunks(batch, n, [&](int w, int b0, int b1) {
       t_in_worker = true;
       c10::InferenceMode g;
-      Tensor x = torch::from_blob(const_cast<float*>(mel) + b0 * item, {b1 - b0, frames, depth}, torch::kFloat);
-      parts[size_t(w)] = impl_->encode(impl_->encoder_input(x));
+      parts[size_t(w)] = encode_rows(*impl_, mel, b0, b1, frames, depth);
     });
     out.impl->x = torch::cat(parts, 0);
     return out;
   }
-  Tensor x = torch::from_blob(const_cast<float*>(mel), {batch, frames, depth}, torch::kFloat);
-  out.impl->x = impl_->encode(impl_->encoder_input(x));
+  out.impl->x = encode_rows(*impl_, mel, 0, batch, frames, depth);
   return out;
 }
+
 
 namespace {
 void check_front_args(const Model::Impl& I, int batch, int frames, const char* what) {

@@ -24,8 +24,8 @@ namespace tunescribe {
 void TranscriberConfig::validate() const {
   if (n_threads < 1 || n_threads > 256)
     throw ConfigError("transcriber: n_threads = " + std::to_string(n_threads) + " is not within [1, 256]");
-  if (batch_size < 1 || batch_size > 1024)
-    throw ConfigError("transcriber: batch_size = " + std::to_string(batch_size) + " is not within [1, 1024]");
+  if (batch_size < 0 || batch_size > 1024)
+    throw ConfigError("transcriber: batch_size = " + std::to_string(batch_size) + " is not within [0, 1024] (0 = auto)");
   if (max_decode_steps < 1 || max_decode_steps > 4096)
     throw ConfigError("transcriber: max_decode_steps = " + std::to_string(max_decode_steps) +
                       " is not within [1, 4096]");
@@ -147,6 +147,7 @@ Transcriber::Transcriber(const TranscriberConfig& cfg) : impl_(std::make_unique<
                       (impl_->model->name().empty() ? dir : impl_->model->name()) +
                       " has none: use the tokens decoder");
   impl_->use_frames = path == "frames";
+  if (impl_->cfg.batch_size == 0) impl_->cfg.batch_size = impl_->use_frames ? 8 : 16;
   if (impl_->model->has_heads()) {
     try {
       impl_->frames_cfg = FramesDecoderConfig::from_json(dj);
@@ -175,6 +176,7 @@ int Transcriber::sample_rate_hz() const { return impl_->mel_cfg.sample_rate_hz; 
 std::string Transcriber::model_name() const { return impl_->model->name(); }
 std::string Transcriber::precision() const { return impl_->model->quantized() ? "int8" : "fp32"; }
 std::string Transcriber::decoder() const { return impl_->use_frames ? "frames" : "tokens"; }
+int Transcriber::batch_size() const { return impl_->cfg.batch_size; }
 const FramesDecoderConfig& Transcriber::frames_config() const { return impl_->frames_cfg; }
 void Transcriber::set_profile(TranscribeProfile* profile) { impl_->profile = profile; }
 void Transcriber::set_segment_observer(SegmentObserver observer) { impl_->observer = std::move(observer); }

@@ -94,24 +94,4 @@ int fold_into_range(NoteSequence& seq, int low, int high) {
   return moved;
 }
 
-std::string set_abc_voice_clef(const std::string& abc, const std::string& clef) {
-  if (clef.empty()) return abc;
-  std::istringstream is(abc);
-  std::string line, out;
-  while (std::getline(is, line)) {
-    const size_t c = line.find(" clef=");
-    if (line.rfind("V:", 0) == 0 && c != std::string::npos) {
-      const size_t id_end = line.find(' ');
-      const std::string id = line.substr(2, id_end - 2);
-      size_t v_end = line.find(' ', c + 6);
-      if (v_end == std::string::npos) v_end = line.size();
-      const std::string old = line.substr(c + 6, v_end - (c + 6));
-      const bool hand = id.size() > 1 && (id.back() == 'R' || id.back() == 'L');
-      if (old != "perc" && !hand) line = line.substr(0, c + 6) + clef + line.substr(v_end);
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 }  // namespace tunescribe

@@ -538,4 +538,13 @@ ScoreLayout lay_out_score(const std::vector<Note>& notes, const Analysis& an, co
   return L;
 }
 
+void set_voice_clef(ScoreLayout* L, const std::string& clef) {
+  if (clef.empty()) return;
+  for (ScoreVoice& v : L->voices) {
+    const std::string& id = v.info.id;
+    const bool hand = id.size() > 1 && (id.back() == 'R' || id.back() == 'L');
+    if (!v.info.is_drum && !hand) v.info.clef = clef;
+  }
+}
+
 }  // namespace tunescribe

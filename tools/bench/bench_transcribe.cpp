@@ -1,7 +1,7 @@
 // bench_transcribe — end-to-end speed and memory of the real Transcriber path.
 //
 //   build/bin/bench_transcribe [--model DIR]... [--random-config SPEC]...
-//       [--audio FILE] [--resample-quality -1] [--duration-s S] [--threads 2] [--batch-size 8]
+//       [--audio FILE] [--resample-quality -1] [--duration-s S] [--threads 2] [--batch-size 0 (auto)]
 //       [--max-steps 1024,128] [--decoder auto] [--precision auto|fp32|int8] [--repeat 2] [--keep-dir DIR]
 //
 // Models: --model DIR (a model directory; default models/tiny when no model
@@ -159,7 +159,7 @@ struct RunResult {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, batch_size = 8, repeat = 2, resample_quality = -1;
+  int threads = 2, batch_size = 0, repeat = 2, resample_quality = -1;
   double duration_s = 0;
   std::string audio_path = std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.flac";
   std::string steps_arg = "1024,128", keep_dir, decoder_arg = "auto", precision = "auto";
@@ -295,7 +295,7 @@ int main(int argc, char** argv) {
                   "model.safetensors %.1f MB, fp16 size %.1f MB; threads %d, batch %d, max steps %d, %s decoder, %s\n",
                   e.label.c_str(), mc.num_parameters() / 1e6, mc.d_model, mc.num_heads, mc.head_dim, mc.mlp_dim,
                   mc.num_encoder_layers, mc.num_decoder_layers, mc.vocab_size, file_mb, mc.num_parameters() * 2 / 1e6,
-                  threads, batch_size, cap, tr.decoder().c_str(), tr.precision().c_str());
+                  threads, tr.batch_size(), cap, tr.decoder().c_str(), tr.precision().c_str());
       std::printf("RSS: %.1f MiB before the model, %.1f MiB with it loaded\n", rss0, rss_model);
       std::printf("load average: %s\n", loadavg().c_str());
       RunResult best;
