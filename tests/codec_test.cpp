@@ -504,6 +504,41 @@ TEST(CodecDecode, TieSectionsDanglingNotesAndMissingTie) {
   EXPECT_DOUBLE_EQ(seq.duration_s, 4.39);
 }
 
+// A violin (40) E5 held into the next segment, which re-declares it as a viola (41) and ends it
+// there: the reference decoding cuts the note at the boundary and rejects the declaration and
+// the note-off; with merging the note runs on to the viola's note-off, written as violin.
+TEST(CodecDecode, MergeRelabelledTiesContinuesTheHeldNote) {
+  Codec c;
+  auto T = [&](EventType t, int v) { return c.token_for(t, v); };
+  using E = EventType;
+  const std::vector<int> seg0 = {T(E::Tie, 0), T(E::Program, 40), T(E::Velocity, 1), T(E::Pitch, 76),
+                                 T(E::Program, 0), T(E::Pitch, 60), 1};
+  const std::vector<int> seg1 = {T(E::Program, 41), T(E::Pitch, 76), T(E::Program, 0), T(E::Pitch, 60), T(E::Tie, 0),
+                                 T(E::Shift, 50), T(E::Program, 41), T(E::Velocity, 0), T(E::Pitch, 76),
+                                 T(E::Program, 0), T(E::Pitch, 60), 1};
+  int invalid = 0, dropped = 0;
+  const auto plain = decode_segments(c, {seg0, seg1}, {0.0, 2.04}, &invalid, &dropped);
+  EXPECT_EQ(invalid, 2);  // the viola declaration and its note-off
+  EXPECT_EQ(first_difference({make_note(0.0, 2.04, 76, 40, false, 127), make_note(0.0, 2.54, 60, 0, false, 127)},
+                             plain.notes), "");
+  NoteDecoder d(c);
+  d.set_merge_relabelled_ties(true);
+  d.add_segment(seg0, 0.0, 2.04);
+  d.add_segment(seg1, 2.04);
+  const auto merged = d.finish();
+  EXPECT_EQ(d.invalid_tokens(), 0);
+  EXPECT_EQ(d.merged_ties(), 1);
+  EXPECT_EQ(first_difference({make_note(0.0, 2.54, 60, 0, false, 127), make_note(0.0, 2.54, 76, 40, false, 127)},
+                             merged.notes), "");
+  // A declaration with no held note of that pitch under any program stays invalid.
+  NoteDecoder e(c);
+  e.set_merge_relabelled_ties(true);
+  e.add_segment(seg0, 0.0, 2.04);
+  e.add_segment({T(E::Program, 41), T(E::Pitch, 77), T(E::Tie, 0), 1}, 2.04);
+  EXPECT_EQ(e.invalid_tokens(), 1);
+  EXPECT_EQ(e.merged_ties(), 0);
+}
+
 TEST(CodecDecode, NoTiesKeepsNotesAcrossSegmentsAndMinDuration) {
   Codec c(CodecConfig::ismir2021());
   auto T = [&](EventType t, int v) { return c.token_for(t, v); };

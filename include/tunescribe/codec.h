@@ -246,6 +246,14 @@ class NoteDecoder {
   NoteSequence finish();
   void reset();
 
+  // MT3 relabels instruments between segments: a tie declaration of (program q, pitch p) that
+  // matches no sounding note ends the note (q', p) that was held and is rejected. With merging on,
+  // such a declaration continues the held note of another program instead: the segment's later
+  // events for (q, p) (its note-off) apply to it, and it is written with its first program q'.
+  // Off by default (the reference decoding); counted in merged_ties().
+  void set_merge_relabelled_ties(bool on) { merge_relabelled_ties_ = on; }
+  int merged_ties() const { return merged_; }
+
   int invalid_tokens() const { return invalid_; }  // invalid ids + events the state rejected
   int dropped_tokens() const { return dropped_; }  // tokens after a shift beyond max_time
   int segments() const { return segments_; }
@@ -258,7 +266,9 @@ class NoteDecoder {
   struct Active {
     int64_t onset_step;
     int velocity;
+    int out_program = -1;  // the program the note is written with when merged (-1: its key's)
   };
+  static int program_of(int key, const Active& a) { return a.out_program >= 0 ? a.out_program : key / 128; }
   Codec codec_;
   int64_t current_step_ = 0;
   int current_velocity_ = 100;
@@ -270,6 +280,8 @@ class NoteDecoder {
   int invalid_ = 0;
   int dropped_ = 0;
   int segments_ = 0;
+  int merged_ = 0;
+  bool merge_relabelled_ties_ = false;
 };
 
 // Decode a whole file in one call: segment k has origin start_s[k] and

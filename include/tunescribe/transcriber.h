@@ -40,6 +40,9 @@ struct TranscriberConfig {
   // T5 arithmetic: "fp32", "int8" (Model::quantize_int8: dynamic int8 matrices, faster token
   // decoding) or "auto" (the model's inference.precision, else fp32).
   std::string precision = "auto";
+  // Token decoding: a tie declaration under a changed program continues the held note of that
+  // pitch (NoteDecoder::set_merge_relabelled_ties). Off: the reference MT3 decoding.
+  bool merge_relabelled_ties = false;
   void validate() const;    // throws ConfigError
 };
 

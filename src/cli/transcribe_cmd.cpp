@@ -256,6 +256,9 @@ void setup_transcribe(CLI::App& app, std::shared_ptr<GlobalOptions> global) {
                   "T5 arithmetic: fp32, int8 (dynamic int8 matrices: faster token decoding, see docs/performance.md "
                   "for the accuracy cost) or auto (the model's inference.precision, else fp32)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "fp32", "int8"}));
+  sub->add_flag("--merge-relabelled-ties", opt->files.transcriber.merge_relabelled_ties,
+               "Token decoding (MT3): when the model re-declares a held note under another instrument at a "
+               "segment boundary, continue the note (its first instrument kept) instead of cutting it there");
   sub->add_option("--resample", opt->files.resample,
                   "Resampler for audio not at the model's rate: auto (tunescribe's polyphase windowed-sinc filter, "
                   "passband to 95 % of Nyquist, 100 dB; rare rate pairs it does not take use best) or libsamplerate's "

@@ -415,7 +415,7 @@ void NoteDecoder::clear_state() {
 
 void NoteDecoder::reset() {
   clear_state();
-  invalid_ = dropped_ = segments_ = 0;
+  invalid_ = dropped_ = segments_ = merged_ = 0;
 }
 
 void NoteDecoder::add_note(int64_t onset, int64_t offset, int pitch, int velocity, int program, bool is_drum) {
@@ -438,18 +438,31 @@ bool NoteDecoder::apply_event(int64_t step, EventType type, int value) {
       const int key = note_key(current_program_, value);
       auto it = active_.find(key);
       if (in_tie_section_) {
+        if (it == active_.end() && merge_relabelled_ties_) {
+          // The same pitch held under another program, not yet declared: continue it.
+          for (auto held = active_.begin(); held != active_.end(); ++held)
+            if (held->first % 128 == value && !tied_.count(held->first)) {
+              Active a = held->second;
+              a.out_program = program_of(held->first, a);
+              active_.erase(held);
+              active_[key] = a;  // re-keyed: the segment's events for (program, pitch) reach it
+              tied_.insert(key);
+              ++merged_;
+              return true;
+            }
+        }
         if (it == active_.end() || tied_.count(key)) return false;
         tied_.insert(key);
       } else if (current_velocity_ == 0) {
         if (it == active_.end()) return false;  // note-off for an inactive note
-        add_note(it->second.onset_step, step, value, it->second.velocity, current_program_, false);
+        add_note(it->second.onset_step, step, value, it->second.velocity, program_of(key, it->second), false);
         active_.erase(it);
       } else {
         if (it != active_.end()) {  // already sounding: end it and restart
-          add_note(it->second.onset_step, step, value, it->second.velocity, current_program_, false);
+          add_note(it->second.onset_step, step, value, it->second.velocity, program_of(key, it->second), false);
           active_.erase(it);
         }
-        active_[key] = Active{step, current_velocity_};
+        active_[key] = Active{step, current_velocity_, -1};
       }
       return true;
     }
@@ -467,8 +480,8 @@ bool NoteDecoder::apply_event(int64_t step, EventType type, int value) {
       if (!in_tie_section_) return false;
       for (auto it = active_.begin(); it != active_.end();) {
         if (!tied_.count(it->first)) {
-          add_note(it->second.onset_step, current_step_, it->first % 128, it->second.velocity, it->first / 128,
-                   false);
+          add_note(it->second.onset_step, current_step_, it->first % 128, it->second.velocity,
+                   program_of(it->first, it->second), false);
           it = active_.erase(it);
         } else {
           ++it;
@@ -525,7 +538,7 @@ void NoteDecoder::add_segment(const std::vector<int>& ids, double start_s, doubl
 NoteSequence NoteDecoder::finish() {
   int64_t end = current_step_;
   for (const auto& [key, a] : active_) end = std::max(end, a.onset_step + 1);
-  for (const auto& [key, a] : active_) add_note(a.onset_step, end, key % 128, a.velocity, key / 128, false);
+  for (const auto& [key, a] : active_) add_note(a.onset_step, end, key % 128, a.velocity, program_of(key, a), false);
   NoteSequence seq;
   seq.notes = std::move(notes_);
   clear_state();  // ready for a new file; the counters stay

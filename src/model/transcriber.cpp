@@ -263,6 +263,7 @@ NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::functi
   const size_t seg_floats = static_cast<size_t>(frames) * depth;
   const int max_steps = std::min(cfg.max_decode_steps, model->config().max_positions - 1);
   NoteDecoder decoder(*codec);
+  decoder.set_merge_relabelled_ties(cfg.merge_relabelled_ties);
   // Segments are computed batch by batch, so memory stays bounded for long files.
   int done = 0;
   MelSegment prev;
@@ -306,6 +307,8 @@ NoteSequence Transcriber::Impl::run(const SegmentSource& next, const std::functi
   if (prof) timer.lap(prof->codec_s, prof->codec_cpu_s);
   if (decoder.invalid_tokens() > 0)
     log_debug("transcribe", std::to_string(decoder.invalid_tokens()) + " invalid tokens skipped");
+  if (decoder.merged_ties() > 0)
+    log_debug("transcribe", std::to_string(decoder.merged_ties()) + " held notes continued under a relabelled program");
   return seq;
 }
 
