@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size) std::fwrite(data, 1, size, f);
   std::fclose(f);
   tunescribe::AudioConfig cfg;
-  cfg.resample_quality = 2;
+  cfg.resample_quality = tunescribe::kResamplePolyphase;  // the default converter (resampler.h)
   cfg.block_frames = 4096;
   try {
     (void)tunescribe::probe_audio(path);
