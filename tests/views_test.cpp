@@ -234,6 +234,15 @@ TEST(ViewOutputs, FormatsExtensionsAndWavBytes) {
   EXPECT_FALSE(fs::exists(dir + "/p.svg"));
   EXPECT_EQ(write_view_files(dir + "/p.svg", {"one", "two"}, true, "generate").size(), 2u);
   EXPECT_EQ(read_file_text(dir + "/p-2.svg"), "two");
+  // --force and a shorter engraving: the earlier run's later pages go.
+  write_file_atomic(dir + "/p-3.svg", "old three");
+  write_file_atomic(dir + "/p-4.svg", "old four");
+  EXPECT_EQ(later_pages(dir + "/p.svg", 2), (std::vector<std::string>{dir + "/p-3.svg", dir + "/p-4.svg"}));
+  EXPECT_EQ(write_view_files(dir + "/p.svg", {"only"}, true, "generate").size(), 1u);
+  EXPECT_FALSE(fs::exists(dir + "/p-2.svg"));
+  EXPECT_FALSE(fs::exists(dir + "/p-3.svg"));
+  EXPECT_FALSE(fs::exists(dir + "/p-4.svg"));
+  EXPECT_TRUE(later_pages(dir + "/p.svg", 1).empty());
 }
 
 TEST(ViewOutputs, CheckViewFormatsSoundfontAndAbcm2ps) {
@@ -337,6 +346,22 @@ TEST(ViewOutputsCli, LongPieceGivesNumberedSvgPages) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.err.find("long-2.svg: exists"), std::string::npos) << again.err;
   EXPECT_FALSE(fs::exists(dir + "/out/long.svg"));
+  // --force with a tune of fewer pages: the earlier run's later pages are removed, not left stale.
+  int missing = 2;  // the first page number the long run did not write
+  while (fs::exists(dir + "/out/long-" + std::to_string(missing) + ".svg")) ++missing;
+  ASSERT_GT(missing, 3);
+  const std::string beyond = dir + "/out/long-" + std::to_string(missing + 1) + ".svg";
+  write_file_atomic(beyond, "not a page of a run: left alone (the page before it is missing)");
+  NoteSequence short_seq = busy_piece(8.0, 4.0, false);
+  short_seq.tempos = seq.tempos;
+  short_seq.time_signatures = seq.time_signatures;
+  write_midi_file(dir + "/long.mid", short_seq);
+  auto forced = run_command(q(tunescribe_bin()) + " transcribe " + q(dir + "/long.mid") + " -o " + q(dir + "/out") +
+                            " -f svg --force");
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_TRUE(fs::exists(dir + "/out/long.svg"));
+  for (int k = 2; k < missing; ++k) EXPECT_FALSE(fs::exists(dir + "/out/long-" + std::to_string(k) + ".svg")) << k;
+  EXPECT_TRUE(fs::exists(beyond));
 }
 
 TEST(ViewOutputsCli, GenerateWritesSheetAndRoll) {

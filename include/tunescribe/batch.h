@@ -57,6 +57,10 @@ struct JobResult {
   // More files (path, bytes) beyond the one per extension, e.g. sheet-music pages 2.. (STEM-2.svg):
   // refused like the outputs when they exist (before anything is written), then written atomically.
   std::vector<std::pair<std::string, std::string>> extra_outputs;
+  // Files of an earlier run that this result replaces without rewriting (pages beyond this run's
+  // last, e.g. STEM-3.svg when the tune now has two pages): removed after the outputs are written,
+  // with --force only (without it the outputs were new, so such files are not this input's).
+  std::vector<std::string> stale_outputs;
 };
 
 // Thrown by a job function to abandon its input because the batch is stopping (the input is "not done").

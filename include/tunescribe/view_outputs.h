@@ -65,9 +65,14 @@ std::vector<std::string> render_view(const std::string& format, const NoteSequen
 // Mono float samples → a RIFF/WAVE file of 16-bit PCM (clipped to [-1, 1]).
 std::string wav_pcm16_bytes(const std::vector<float>& samples, int rate_hz);
 
+// The pages after page `pages` that exist on disk: engraved_page_path(first, pages + 1), + 2, …
+// up to the first missing one (what an earlier, longer engraving left).
+std::vector<std::string> later_pages(const std::string& first, size_t pages);
+
 // Writes the files of one view: page 1 to `first`, page k to engraved_page_path(first, k).
 // Without force, OutputError "<component>: PATH: exists (use --force to overwrite)" before
-// anything is written; each file written atomically. Returns the paths written.
+// anything is written; each file written atomically; with force, later_pages() of an earlier
+// run are removed. Returns the paths written.
 std::vector<std::string> write_view_files(const std::string& first, const std::vector<std::string>& contents,
                                           bool force, const std::string& component);
 

@@ -256,6 +256,11 @@ void Batch::work(RunState& st, const JobFunction& fn, const ProgressCallback& pr
           if (fs::exists(x.first)) throw OutputError(x.first + ": exists (use --force to overwrite or --skip-existing)");
       for (size_t k = 0; k < job.outputs.size(); ++k) write_file_atomic(job.outputs[k], r.outputs.at(k));
       for (const auto& x : r.extra_outputs) write_file_atomic(x.first, x.second);
+      if (cfg_.force)
+        for (const auto& p : r.stale_outputs) {
+          std::error_code ec;
+          if (fs::remove(p, ec)) log_info("batch", "removed " + p + " (a page of an earlier run)");
+        }
       rec.json["status"] = "ok";
       rec.json["outputs"] = job.outputs;
       for (const auto& x : r.extra_outputs) rec.json["outputs"].push_back(x.first);

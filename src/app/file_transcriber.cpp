@@ -203,8 +203,10 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
     } else if (is_view_format(f)) {  // svg pages, piano roll, audio (view_outputs.h)
       std::vector<std::string> files = render_view(f, seq, ac, *an, cfg_.views);
       res.outputs[k] = std::move(files.front());
-      for (size_t p = 1; p < files.size(); ++p)
+      const size_t pages = files.size();
+      for (size_t p = 1; p < pages; ++p)
         res.extra_outputs.emplace_back(engraved_page_path(job.outputs[k], p + 1), std::move(files[p]));
+      res.stale_outputs = later_pages(job.outputs[k], pages);
     } else if (f == "musicxml") {
       MusicXmlConfig mc;
       mc.title = ac.title;

@@ -150,7 +150,23 @@ std::vector<std::string> write_view_files(const std::string& first, const std::v
       if (fs::exists(p, ec)) throw OutputError(component + ": " + p + ": exists (use --force to overwrite)");
   }
   for (size_t k = 0; k < contents.size(); ++k) write_file_atomic(paths[k], contents[k]);
+  if (force)
+    for (const auto& p : later_pages(first, contents.size())) {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
   return paths;
+}
+
+std::vector<std::string> later_pages(const std::string& first, size_t pages) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (size_t k = pages + 1;; ++k) {
+    const std::string p = engraved_page_path(first, static_cast<int>(k));
+    if (!fs::exists(p, ec)) break;
+    out.push_back(p);
+  }
+  return out;
 }
 
 }  // namespace tunescribe
