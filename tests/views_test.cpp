@@ -18,6 +18,7 @@
 #include "tunescribe/piano_roll.h"
 #include "tunescribe/render.h"
 #include "tunescribe/view_outputs.h"
+#include "tunescribe/xml_text.h"
 
 namespace fs = std::filesystem;
 using namespace tunescribe;
@@ -392,4 +393,11 @@ TEST(ViewOutputsCli, GenerateWritesSheetAndRoll) {
   auto bad = run_command(q(tunescribe_bin()) + " generate -o " + q(d2) + " -f pdf");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--format"), std::string::npos) << bad.err;
+}
+
+// One escaping for MusicXML, SVG and the HTML report (xml_text.h).
+TEST(XmlText, EscapesMarkupAndDropsForbiddenControlCharacters) {
+  EXPECT_EQ(xml_escape("Tom & Jerry's <\"duet\">"), "Tom &amp; Jerry&#39;s &lt;&quot;duet&quot;&gt;");
+  EXPECT_EQ(xml_escape(std::string("a\x01" "b\tc\nd\re\x1f", 11)), "ab\tc\nd\re");
+  EXPECT_EQ(xml_escape("Für Elise ♪"), "Für Elise ♪");  // UTF-8 passes through
 }

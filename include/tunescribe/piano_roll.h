@@ -41,8 +41,6 @@ std::string render_piano_roll_svg(const NoteSequence& seq, const std::vector<dou
 // at most 100000. Empty when the analysis has no usable beat map.
 std::vector<double> bar_times(const Analysis& an, double end_s);
 
-// XML/HTML text escaping (& < > " ').
-std::string xml_escape(const std::string& s);
 // The colour tunescribe gives the k-th instrument of a roll ("#rrggbb"; cycles after 12).
 std::string instrument_colour(size_t k);
 

@@ -13,7 +13,8 @@
 #include "tunescribe/log.h"
 #include "tunescribe/note_files.h"
 #include "tunescribe/notes.h"
-#include "tunescribe/piano_roll.h"  // xml_escape
+#include "tunescribe/piano_roll.h"
+#include "tunescribe/xml_text.h"
 
 namespace fs = std::filesystem;
 

@@ -21,7 +21,7 @@
 #include "tunescribe/errors.h"
 #include "tunescribe/fileutil.h"
 #include "tunescribe/log.h"
-#include "tunescribe/piano_roll.h"  // xml_escape
+#include "tunescribe/xml_text.h"
 
 extern char** environ;
 

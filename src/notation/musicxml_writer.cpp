@@ -10,6 +10,7 @@
 
 #include "tunescribe/errors.h"
 #include "tunescribe/notes.h"
+#include "tunescribe/xml_text.h"
 
 namespace tunescribe {
 
@@ -19,23 +20,6 @@ void MusicXmlConfig::validate() const {
 }
 
 namespace {
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&apos;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t') break;  // not allowed in XML 1.0
-        o += c;
-    }
-  }
-  return o;
-}
 
 // ---- clefs
 int letter_index(char l) { return std::string("CDEFGAB").find(l); }
@@ -428,7 +412,7 @@ void Writer::part_list(const std::vector<Part>& parts) {
   o_ << "  <part-list>\n";
   for (const Part& p : parts) {
     o_ << "    <score-part id=\"" << p.id << "\">\n";
-    o_ << "      <part-name>" << esc(p.name) << "</part-name>\n";
+    o_ << "      <part-name>" << xml_escape(p.name) << "</part-name>\n";
     if (p.drum) {
       std::vector<int> pitches;
       for (const auto& st : p.staves)
@@ -438,12 +422,12 @@ void Writer::part_list(const std::vector<Part>& parts) {
       pitches.erase(std::unique(pitches.begin(), pitches.end()), pitches.end());
       for (int m : pitches)
         o_ << "      <score-instrument id=\"" << p.id << "-I" << m << "\"><instrument-name>"
-           << esc(gm_program_name(m, true)) << "</instrument-name></score-instrument>\n";
+           << xml_escape(gm_program_name(m, true)) << "</instrument-name></score-instrument>\n";
       for (int m : pitches)
         o_ << "      <midi-instrument id=\"" << p.id << "-I" << m << "\"><midi-channel>10</midi-channel>"
            << "<midi-unpitched>" << m + 1 << "</midi-unpitched></midi-instrument>\n";
     } else {
-      o_ << "      <score-instrument id=\"" << p.id << "-I1\"><instrument-name>" << esc(p.name)
+      o_ << "      <score-instrument id=\"" << p.id << "-I1\"><instrument-name>" << xml_escape(p.name)
          << "</instrument-name></score-instrument>\n";
       o_ << "      <midi-instrument id=\"" << p.id << "-I1\"><midi-channel>" << p.channel
          << "</midi-channel><midi-program>" << p.program + 1 << "</midi-program></midi-instrument>\n";
@@ -631,7 +615,7 @@ std::string Writer::run() {
      << "<!DOCTYPE score-partwise PUBLIC \"-//Recordare//DTD MusicXML 4.0 Partwise//EN\" "
         "\"http://www.musicxml.org/dtds/partwise.dtd\">\n"
      << "<score-partwise version=\"4.0\">\n"
-     << "  <work><work-title>" << esc(cfg_.title) << "</work-title></work>\n"
+     << "  <work><work-title>" << xml_escape(cfg_.title) << "</work-title></work>\n"
      << "  <identification>\n    <encoding>\n      <software>tunescribe</software>\n"
      << "      <supports element=\"accidental\" type=\"yes\"/>\n"
      << "      <supports element=\"beam\" type=\"yes\"/>\n"

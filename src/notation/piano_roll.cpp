@@ -1,5 +1,6 @@
 // piano_roll.cpp — notes → piano-roll SVG (see piano_roll.h).
 #include "tunescribe/piano_roll.h"
+#include "tunescribe/xml_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -23,22 +24,6 @@ void PianoRollConfig::validate() const {
   range("px_per_s", px_per_s, 5.0, 400.0);
   range("row_s", row_s, 5.0, 600.0);
   if (note_height_px != 0) range("note_height_px", note_height_px, 2.0, 20.0);
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
-    }
-  }
-  return o;
 }
 
 std::string instrument_colour(size_t k) {
