@@ -26,9 +26,9 @@ using tunescribe::test::run_command;
 using tunescribe::test::tunescribe_bin;
 
 namespace {
-// Measured with the shipped model, tunescribe-hconv-k64-step18525 on its default (frames) path:
-// waltz onset F1 0.885, onset+offset F1 0.611; held-out clip onset F1 0.887 (docs/model-card.md;
-// session 5's hconv-k48-step15579 measured 0.885 / 0.628 and 0.895). The floors sit well
+// Measured with the shipped model, tunescribe-hconv-k64-step21600 on its default (frames) path:
+// waltz onset F1 0.904, onset+offset F1 0.667; held-out clip onset F1 0.903 (docs/model-card.md;
+// session 6's hconv-k64-step18525 measured 0.885 / 0.611 and 0.887). The floors sit well
 // below (random weights score 0; the token-only model of session 3 measured 0.24 / 0.02 and 0.18).
 constexpr double kWaltzOnsetFloor = 0.75;
 constexpr double kWaltzOnsetOffsetFloor = 0.50;
