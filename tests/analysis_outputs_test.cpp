@@ -26,7 +26,7 @@ using tunescribe::test::tunescribe_bin;
 
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 
 std::string header(const std::string& text, const std::string& field) {
   std::istringstream s(text);

@@ -18,7 +18,7 @@ using tunescribe::test::tunescribe_bin;
 
 namespace {
 std::string example_mid() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.mid"; }
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 }  // namespace
 
 TEST(Cli, VersionNamesVersionAndCommit) {

@@ -36,7 +36,7 @@ constexpr double kHeldOutOnsetFloor = 0.75;
 // Median onset error (estimate - reference) of matched notes, and median duration ratio.
 constexpr double kMaxMedianOnsetShiftS = 0.020;
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 
 struct Scores {
   double onset_f1 = -1;

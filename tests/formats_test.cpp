@@ -32,7 +32,7 @@ using tunescribe::test::tunescribe_bin;
 namespace {
 
 std::string src(const std::string& rel) { return std::string(TUNESCRIBE_SOURCE_DIR) + "/" + rel; }
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 std::string cli() { return q(tunescribe_bin()); }
 std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);

@@ -30,7 +30,7 @@ using tunescribe::test::tunescribe_bin;
 namespace {
 
 std::string tiny_dir() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny"; }
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 std::string prompt_abc() { return test::data_dir() + "/generate/prompt.abc"; }
 
 const Model& tiny() {

@@ -33,7 +33,7 @@ namespace {
 std::string example_mid() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.mid"; }
 std::string tiny_model() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/models/tiny"; }
 std::string clip() { return tunescribe::test::data_dir() + "/e2e/waltz-start.flac"; }
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -19,13 +19,9 @@ using tunescribe::test::tunescribe_bin;
 
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 
-size_t count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + what.size())) ++n;
-  return n;
-}
+using tunescribe::test::count;
 
 // Notes drawn per class ("m", "x", "e") in the section of `stem`: one "h" per note.
 size_t drawn(const std::string& html, const std::string& stem, const std::string& k) {

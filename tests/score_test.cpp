@@ -573,7 +573,7 @@ TEST(ScoreScale, TwentyThousandNotesAreMatchedExactly) {
 
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 
 test::CommandResult score_cmd(const std::string& args) {
   return test::run_command(q(test::tunescribe_bin()) + " score " + args);

@@ -17,6 +17,14 @@ namespace fs = std::filesystem;
 
 namespace tunescribe::test {
 
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + what.size())) ++n;
+  return n;
+}
+
 std::string shared_dir() {
   const char* env = std::getenv("TUNESCRIBE_SHARED");
   fs::path p = env ? fs::path(env) : fs::path(TUNESCRIBE_SHARED_DIR);

@@ -29,6 +29,10 @@ struct CommandResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
+// A path single-quoted for run_command's shell (test paths hold no single quote).
+std::string q(const std::string& s);
+// Non-overlapping occurrences of `what` in `s`.
+size_t count(const std::string& s, const std::string& what);
 // Run a shell command line; captures stdout and stderr separately.
 CommandResult run_command(const std::string& cmdline);
 // True when a program is on PATH.

@@ -27,14 +27,10 @@ using tunescribe::test::tunescribe_bin;
 
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+using tunescribe::test::q;
 std::string example_mid() { return std::string(TUNESCRIBE_SOURCE_DIR) + "/examples/tunescribe-waltz.mid"; }
 
-size_t count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + what.size())) ++n;
-  return n;
-}
+using tunescribe::test::count;
 
 std::string attr(const std::string& svg, const std::string& name) {
   std::smatch m;
