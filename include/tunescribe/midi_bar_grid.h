@@ -27,10 +27,6 @@ namespace tunescribe {
 // Ticks per quarter the metadata is exact for (write the .mid with it).
 constexpr int kBarGridTicksPerQuarter = 960;
 
-// Seconds of written position `pos` (whole notes from the layout's position 0) on the
-// analysis' beat map (extrapolated beyond its ends).
-double written_time_s(const ScoreLayout& layout, const Analysis& an, const Fraction& pos);
-
 // Replaces seq's tempos, time and key signatures. Falls back to set_analysis_metadata's single
 // events at 0 s when the layout has no notes or bar 1 cannot be written as a MIDI time
 // signature (numerator > 255 or a denominator that is not a power of two).

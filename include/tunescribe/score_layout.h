@@ -100,6 +100,10 @@ struct ScoreLayout {
 // (component "abc") when inner chord notes beyond 8 at once are left out.
 ScoreLayout lay_out_score(const std::vector<Note>& notes, const Analysis& an, const ScoreLayoutOptions& options);
 
+// Seconds of written position `pos` (whole notes from the layout's position 0) on the beat map of
+// `an`, the analysis the layout was made from (extrapolated beyond its ends); start_s is pos 0.
+double written_time_s(const ScoreLayout& layout, const Analysis& an, const Fraction& pos);
+
 // Sets the clef of every pitched voice that is not a hand of a split piano (ids ending in R/L) —
 // e.g. an instrument's own clef (instruments.h) for generated music; "" changes nothing. The ABC
 // writer writes it as `clef=`; the MusicXML writer chooses clefs from the program and range.

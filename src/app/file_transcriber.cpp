@@ -189,7 +189,7 @@ JobResult FileTranscriber::run(const BatchJob& job, int worker) {
   for (size_t k = 0; k < formats_.size(); ++k) {
     const auto& f = formats_[k];
     if (f == "mid") {
-      res.outputs[k] = midi_output(seq, audio ? layout.get() : nullptr, shown);
+      res.outputs[k] = midi_output(seq, layout.get(), shown);  // shown: audio inputs only
     } else if (f == "abc") {
       AbcTune tune = write_abc(*layout, ac);
       res.outputs[k] = std::move(tune.text);

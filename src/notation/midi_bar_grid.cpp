@@ -17,11 +17,6 @@ bool power_of_two(int64_t v) { return v >= 1 && (v & (v - 1)) == 0; }
 
 }  // namespace
 
-double written_time_s(const ScoreLayout& layout, const Analysis& an, const Fraction& pos) {
-  const double beats = (pos + layout.origin).value() / layout.beat.value();
-  return an.beats.map.time_of(beats * an.meter.units_per_beat() + an.meter.phase_units());
-}
-
 void set_bar_grid_metadata(const ScoreLayout& L, const Analysis& an, NoteSequence* seq) {
   set_analysis_metadata(an, seq);  // the fallback, and the key signature
   bool any_note = false;

@@ -512,10 +512,7 @@ ScoreLayout lay_out_score(const std::vector<Note>& notes, const Analysis& an, co
   L.meter = an.meter.meter;
   L.key = an.key.key;
   L.tempo_bpm = an.tempo_bpm;
-  {
-    double b_origin = L.origin.value() / L.beat.value();  // in beats
-    L.start_s = an.beats.map.time_of(b_origin * an.meter.units_per_beat() + an.meter.phase_units());
-  }
+  L.start_s = written_time_s(L, an, Fraction(0));
   // 4. Written pieces per voice and bar.
   const Fraction finest(1, options.grid_denominator);
   for (size_t vi = 0; vi < voices.size(); ++vi) {
@@ -536,6 +533,11 @@ ScoreLayout lay_out_score(const std::vector<Note>& notes, const Analysis& an, co
     L.voices.push_back(std::move(sv));
   }
   return L;
+}
+
+double written_time_s(const ScoreLayout& L, const Analysis& an, const Fraction& pos) {
+  const double beats = (pos + L.origin).value() / L.beat.value();
+  return an.beats.map.time_of(beats * an.meter.units_per_beat() + an.meter.phase_units());
 }
 
 void set_voice_clef(ScoreLayout* L, const std::string& clef) {
